@@ -1,0 +1,13 @@
+"""The built-in demo: a tiny synthetic scene, a few minutes on a laptop CPU."""
+from configs import base
+
+
+def get_config():
+  c = base.get_config()
+  c.model.disparity = False
+  c.model.log2_table_size = 15
+  c.model.max_resolution = 512
+  c.train.max_steps = 1000
+  c.train.batch_size = 1024
+  c.train.checkpoint_every = 500
+  return c

@@ -1,0 +1,158 @@
+"""What train, eval, demo and benchmarks share: state, checkpoints, batches, chunked rendering."""
+import json
+import os
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from macro_nerf import camera
+from macro_nerf.model import model_from_config
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jnp.ndarray
+  params: Any
+  opt_state: Any
+
+
+def schedule(config):
+  t = config.train
+  decay_steps = max(t.max_steps - t.warmup_steps, 1)
+  warm = optax.linear_schedule(t.lr_init * 0.01, t.lr_init, max(t.warmup_steps, 1))
+  decay = optax.exponential_decay(t.lr_init, decay_steps, t.lr_final / t.lr_init)
+  return optax.join_schedules([warm, decay], [t.warmup_steps])
+
+
+def make_optimizer(config):
+  return optax.chain(
+      optax.clip_by_global_norm(config.train.grad_clip),
+      optax.adam(schedule(config), b1=0.9, b2=0.99, eps=1e-15))
+
+
+def dummy_rays(n=4):
+  z = jnp.zeros((n, 3))
+  return camera.make_rays(z, z.at[:, 2].set(-1.0), jnp.ones((n, 1)), 2 * jnp.ones((n, 1)),
+                          jnp.zeros((n, 1), jnp.int32))
+
+
+def init_state(config, num_train_views):
+  """Model, optimiser and the initial TrainState (deterministic in config.seed)."""
+  del num_train_views  # used by the lens parameters once defocus is on
+  model = model_from_config(config)
+  key = jax.random.PRNGKey(config.seed)
+  params = model.init(key, key, dummy_rays(), train=False)["params"]
+  tx = make_optimizer(config)
+  state = TrainState(step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params))
+  return model, tx, state
+
+
+# ----------------------------------------------------------------------------- data on device
+
+def device_data(scene, idx, images=None):
+  """The arrays a jit-compiled step or renderer needs for the views idx."""
+  images = scene.images if images is None else images
+  return {
+      "images": jnp.asarray(images[idx]),
+      "c2w": jnp.asarray(scene.c2w[idx]),
+      "intrinsics": jnp.asarray(scene.intrinsics[idx]),
+      "near": jnp.asarray(scene.near[idx]),
+      "far": jnp.asarray(scene.far[idx]),
+  }
+
+
+def rays_for_pixels(data, cam, px, py):
+  """Rays through pixel centres (px, py) (integers) of views cam (indices into data)."""
+  c2w = data["c2w"][cam]
+  intr = data["intrinsics"][cam]
+  fx, fy, cx, cy = [intr[..., i] for i in range(4)]
+  d = camera.pixel_directions(px + 0.5, py + 0.5, c2w, (fx, fy, cx, cy), xnp=jnp)
+  o = c2w[..., :3, 3]
+  return camera.make_rays(o, d, data["near"][cam][..., None], data["far"][cam][..., None],
+                          cam[..., None].astype(jnp.int32))
+
+
+def random_pixels(key, data, batch_size):
+  """Uniformly random training pixels: (cam, px, py) and their colours."""
+  n, h, w = data["images"].shape[:3]
+  k1, k2, k3 = jax.random.split(key, 3)
+  cam = jax.random.randint(k1, (batch_size,), 0, n)
+  px = jax.random.randint(k2, (batch_size,), 0, w)
+  py = jax.random.randint(k3, (batch_size,), 0, h)
+  return cam, px, py, data["images"][cam, py, px]
+
+
+# ----------------------------------------------------------------------------- rendering
+
+def make_render_fn(model):
+  @jax.jit
+  def render_chunk(params, rays):
+    out = model.apply({"params": params}, jax.random.PRNGKey(0), rays, train=False)
+    return {k: out[k] for k in ("rgb", "depth", "acc")}
+  return render_chunk
+
+
+def render_view(render_chunk, params, data, cam, height, width, chunk):
+  """Renders one view in fixed-size chunks (one compile); returns numpy rgb (linear), depth, acc."""
+  py, px = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+  px, py = px.reshape(-1), py.reshape(-1)
+  n = px.size
+  pad = (-n) % chunk
+  px = np.concatenate([px, np.zeros(pad, px.dtype)])
+  py = np.concatenate([py, np.zeros(pad, py.dtype)])
+  outs = []
+  for i in range(0, n + pad, chunk):
+    c = jnp.full((chunk,), cam, jnp.int32)
+    rays = rays_for_pixels(data, c, jnp.asarray(px[i:i + chunk], jnp.float32),
+                           jnp.asarray(py[i:i + chunk], jnp.float32))
+    outs.append(jax.device_get(render_chunk(params, rays)))
+  out = {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+  return {k: v.reshape(height, width, *v.shape[1:]) for k, v in out.items()}
+
+
+# ----------------------------------------------------------------------------- checkpoints & config
+
+def checkpoint_manager(workdir, keep=2):
+  opts = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+  return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=opts)
+
+
+def restore_latest(mgr, state):
+  """Newest complete checkpoint (orbax only lists finalised ones) or None."""
+  step = mgr.latest_step()
+  if step is None:
+    return None
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
+
+
+def save_config(config, workdir):
+  os.makedirs(workdir, exist_ok=True)
+  tmp = os.path.join(workdir, ".config.json.tmp")
+  with open(tmp, "w") as f:
+    f.write(config.to_json_best_effort(indent=1))
+  os.replace(tmp, os.path.join(workdir, "config.json"))
+
+
+def load_config(workdir):
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no config found; is {workdir} a training workdir?")
+  with open(path) as f:
+    cfg = json.load(f)
+  return ml_collections.ConfigDict(_tuples(cfg))
+
+
+def _tuples(x):
+  """JSON turns tuples into lists; configs use tuples for sequences."""
+  if isinstance(x, dict):
+    return {k: _tuples(v) for k, v in x.items()}
+  if isinstance(x, list):
+    return tuple(_tuples(v) for v in x)
+  return x

@@ -1,0 +1,146 @@
+"""Training: python -m macro_nerf.train --config=configs/llff.py --workdir=WD [--config.k=v].
+
+Resumes from the newest checkpoint in WD. Randomness is derived from (seed, step), so a resumed run
+draws the same batches as an uninterrupted one.
+"""
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from macro_nerf import pipeline
+from macro_nerf.data import DataError, load_scene
+from macro_nerf.image_utils import linear_to_srgb
+from macro_nerf.model import proposal_losses
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, logs and results go.")
+
+
+def make_train_step(model, tx, config):
+  """One jit-compiled step: sample pixels, render, loss, Adam; the state is donated."""
+  t = config.train
+
+  def loss_fn(params, key, data):
+    k_pix, k_model = jax.random.split(key)
+    cam, px, py, target = pipeline.random_pixels(k_pix, data, t.batch_size)
+    rays = pipeline.rays_for_pixels(data, cam, px.astype(jnp.float32), py.astype(jnp.float32))
+    out = model.apply({"params": params}, k_model, rays, train=True)
+    pred = linear_to_srgb(out["rgb"])
+    mse = jnp.mean((pred - target) ** 2)
+    inter, dist = proposal_losses(out["levels"])
+    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist
+    return loss, {"loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
+                  "distortion": dist}
+
+  def step(state, data, base_key):
+    key = jax.random.fold_in(base_key, state.step)
+    grads, stats = jax.grad(loss_fn, has_aux=True)(state.params, key, data)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = jax.tree.map(lambda p, u: p + u, state.params, updates)
+    stats["grad_norm"] = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads)))
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), stats
+
+  return jax.jit(step, donate_argnums=(0,))
+
+
+class Logger:
+  """JSONL always; TensorBoard scalars when tensorboardX is importable."""
+
+  def __init__(self, workdir):
+    self.f = open(os.path.join(workdir, "train_log.jsonl"), "a")
+    try:
+      from tensorboardX import SummaryWriter
+      self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+    except ImportError:
+      self.tb = None
+
+  def write(self, step, scalars):
+    self.f.write(json.dumps({"step": int(step), **scalars}) + "\n")
+    self.f.flush()
+    if self.tb is not None:
+      for k, v in scalars.items():
+        self.tb.add_scalar(f"train/{k}", v, step)
+      self.tb.flush()
+
+  def close(self):
+    self.f.close()
+    if self.tb is not None:
+      self.tb.close()
+
+
+def train(config, workdir, progress=True):
+  """Trains (or resumes) to config.train.max_steps; returns the final state and a summary."""
+  from tqdm import tqdm
+  scene = load_scene(config)
+  pipeline.save_config(config, workdir)
+  model, tx, state = pipeline.init_state(config, len(scene.train_idx))
+  mgr = pipeline.checkpoint_manager(workdir, config.train.keep_checkpoints)
+  restored = pipeline.restore_latest(mgr, state)
+  if restored is not None:
+    state = restored
+  data = pipeline.device_data(scene, scene.train_idx)
+  step_fn = make_train_step(model, tx, config)
+  base_key = jax.random.PRNGKey(config.seed + 1)
+  logger = Logger(workdir)
+  start = int(state.step)
+  max_steps = config.train.max_steps
+  t0 = time.time()
+  compile_s = None
+  rays_done = 0
+  bar = tqdm(total=max_steps, initial=start, disable=not progress, desc="train", dynamic_ncols=True)
+  stats = None
+  try:
+    for step in range(start + 1, max_steps + 1):
+      state, stats = step_fn(state, data, base_key)
+      if compile_s is None:
+        jax.block_until_ready(state.step)
+        compile_s = time.time() - t0
+        t_steady = time.time()
+        steady_from = step
+      rays_done += config.train.batch_size
+      bar.update(1)
+      if step % config.train.log_every == 0 or step == max_steps:
+        s = {k: float(v) for k, v in jax.device_get(stats).items()}
+        elapsed = time.time() - t_steady
+        s["steps_per_sec"] = (step - steady_from) / max(elapsed, 1e-9)
+        s["rays_per_sec"] = s["steps_per_sec"] * config.train.batch_size
+        logger.write(step, s)
+        bar.set_postfix(psnr=f"{s['psnr']:.2f}", loss=f"{s['loss']:.4f}")
+      if step % config.train.checkpoint_every == 0 or step == max_steps:
+        mgr.save(step, args=ocp.args.StandardSave(state))
+    mgr.wait_until_finished()
+  finally:
+    bar.close()
+    logger.close()
+    mgr.close()
+  wall = time.time() - t0
+  steps = max_steps - start
+  summary = {"steps": steps, "wall_s": wall, "compile_s": compile_s,
+             "steps_per_sec": (steps - 1) / max(time.time() - t_steady, 1e-9) if steps > 1 else None}
+  return scene, model, state, summary
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  config = _CONFIG.value
+  if not config.data.path:
+    sys.exit("error: set --config.data.path=SCENE_FOLDER")
+  try:
+    _, _, _, summary = train(config, _WORKDIR.value)
+  except DataError as e:
+    sys.exit(f"error: {e}")
+  print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config", "workdir"])
+  app.run(main)
