@@ -47,3 +47,8 @@ def colorize_depth(depth, lo=None, hi=None):
   i = np.clip(np.floor(x).astype(int), 0, len(stops) - 2)
   f = (x - i)[..., None]
   return stops[i] * (1 - f) + stops[i + 1] * f
+
+
+def load_rgb(path):
+  with Image.open(path) as im:
+    return np.asarray(im.convert("RGB"), np.float32) / 255.0

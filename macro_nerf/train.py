@@ -20,8 +20,6 @@ from macro_nerf.data import DataError, load_scene
 from macro_nerf.image_utils import linear_to_srgb
 from macro_nerf.model import proposal_losses
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, logs and results go.")
 
 
 def make_train_step(model, tx, config):
@@ -131,16 +129,23 @@ def train(config, workdir, progress=True):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-  config = _CONFIG.value
+  config = flags.FLAGS.config
   if not config.data.path:
     sys.exit("error: set --config.data.path=SCENE_FOLDER")
   try:
-    _, _, _, summary = train(config, _WORKDIR.value)
+    _, _, _, summary = train(config, flags.FLAGS.workdir)
   except DataError as e:
     sys.exit(f"error: {e}")
   print(json.dumps(summary))
 
 
-if __name__ == "__main__":
+def console_main():
+  # Flags are defined here, not at import, so modules can import each other without clashes.
+  config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where checkpoints, logs and results go.")
   flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -1,0 +1,83 @@
+"""Evaluation: python -m macro_nerf.eval --workdir=WD.
+
+Renders every held-out view (WD/eval/test/<name>.png) and every training view
+(WD/eval/train_deblur/<name>.png), their depth maps (WD/eval/depth/, .npy in input world units and a
+colour-mapped .png), and writes WD/eval/metrics.json.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags, logging
+
+from macro_nerf import image_utils, pipeline
+from macro_nerf.data import DataError, load_scene
+
+
+
+def evaluate(workdir, progress=True):
+  from tqdm import tqdm
+  config = pipeline.load_config(workdir)
+  scene = load_scene(config)
+  model, _, state = pipeline.init_state(config, len(scene.train_idx))
+  mgr = pipeline.checkpoint_manager(workdir)
+  restored = pipeline.restore_latest(mgr, state)
+  mgr.close()
+  if restored is None:
+    raise FileNotFoundError(f"{workdir}: no checkpoint to evaluate")
+  params = restored.params
+  render_chunk = pipeline.make_render_fn(model)
+  out_dir = os.path.join(workdir, "eval")
+  metrics = {"step": int(restored.step)}
+  splits = [("test", scene.test_idx, scene.images),
+            ("train_deblur", scene.train_idx, scene.sharp_images)]
+  data = pipeline.device_data(scene, np.arange(len(scene.names)))
+  for split, idx, reference in splits:
+    os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+    os.makedirs(os.path.join(out_dir, "depth"), exist_ok=True)
+    rows = {}
+    for i in tqdm(idx, desc=f"eval {split}", disable=not progress):
+      out = pipeline.render_view(render_chunk, params, data, int(i), scene.height, scene.width,
+                                 config.eval.chunk)
+      rgb = np.asarray(image_utils.linear_to_srgb(out["rgb"], xnp=np))
+      stem = os.path.splitext(scene.names[i])[0]
+      image_utils.save_png(os.path.join(out_dir, split, stem + ".png"), rgb)
+      depth = out["depth"] / scene.scale
+      np.save(os.path.join(out_dir, "depth", stem + ".npy"), depth.astype(np.float32))
+      image_utils.save_png(os.path.join(out_dir, "depth", stem + ".png"),
+                           image_utils.colorize_depth(depth))
+      if reference is not None:
+        ref = reference[i]
+        rows[scene.names[i]] = {"psnr": image_utils.psnr(rgb, ref), "ssim": image_utils.ssim(rgb, ref)}
+    if rows:
+      metrics[split] = {"psnr": float(np.mean([r["psnr"] for r in rows.values()])),
+                        "ssim": float(np.mean([r["ssim"] for r in rows.values()])),
+                        "views": rows}
+  metrics["lens"] = {}  # per-view focus distance and kappa once the defocus model is trained
+  tmp = os.path.join(out_dir, ".metrics.json.tmp")
+  with open(tmp, "w") as f:
+    json.dump(metrics, f, indent=1)
+  os.replace(tmp, os.path.join(out_dir, "metrics.json"))
+  return metrics
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  try:
+    m = evaluate(flags.FLAGS.workdir)
+  except (DataError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+  print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "views"} if isinstance(v, dict)
+                    else v for k, v in m.items()}))
+
+
+def console_main():
+  flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
+  flags.mark_flags_as_required(["workdir"])
+  app.run(main)
+
+
+if __name__ == "__main__":
+  console_main()
