@@ -77,6 +77,9 @@ class Logger:
 def train(config, workdir, progress=True):
   """Trains (or resumes) to config.train.max_steps; returns the final state and a summary."""
   from tqdm import tqdm
+  if config.defocus.enabled:
+    raise NotImplementedError("defocus.enabled=True: the learned defocus kernel is not in this "
+                              "version yet; train with defocus.enabled=False")
   scene = load_scene(config)
   pipeline.save_config(config, workdir)
   model, tx, state = pipeline.init_state(config, len(scene.train_idx))
@@ -134,7 +137,7 @@ def main(argv):
     sys.exit("error: set --config.data.path=SCENE_FOLDER")
   try:
     _, _, _, summary = train(config, flags.FLAGS.workdir)
-  except DataError as e:
+  except (DataError, NotImplementedError) as e:
     sys.exit(f"error: {e}")
   print(json.dumps(summary))
 
