@@ -7,8 +7,9 @@ import pytest
 
 from macro_nerf import camera
 
-SCENE = "/work/shared/scenes/pebbles"
-pytestmark = pytest.mark.skipif(not os.path.isdir(SCENE), reason="pebbles scene not available")
+from conftest import SCENES
+
+SCENE = os.path.join(SCENES, "pebbles")
 
 
 def _llff():

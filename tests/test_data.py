@@ -8,8 +8,9 @@ import pytest
 from configs import llff
 from macro_nerf import data
 
-SCENE = "/work/shared/scenes/pebbles"
-pytestmark = pytest.mark.skipif(not os.path.isdir(SCENE), reason="pebbles scene not available")
+from conftest import SCENES
+
+SCENE = os.path.join(SCENES, "pebbles")
 
 
 def _config(path, **kw):
