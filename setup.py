@@ -15,5 +15,6 @@ setup(
         "macro-nerf-demo=macro_nerf.demo:console_main",
         "macro-nerf-train=macro_nerf.train:console_main",
         "macro-nerf-eval=macro_nerf.eval:console_main",
+        "macro-nerf-render=macro_nerf.render:console_main",
     ]},
 )

@@ -26,8 +26,24 @@ def get_config():
   c.model.width = 64
   c.model.background = (0.0, 0.0, 0.0)
 
+  # Learned thin-lens blur (DESIGN.md, "Image formation"). False: the naive baseline, the same
+  # field trained as if the photos were sharp.
   c.defocus = ml_collections.ConfigDict()
   c.defocus.enabled = False
+  c.defocus.patch_size = 32  # observed pixels per patch side; train.batch_size / P^2 patches
+  c.defocus.margin = 8  # rendered around each patch; radii above margin - softness/2 are clipped
+  c.defocus.softness = 1.0  # width of the disk's edge ramp, pixels
+  c.defocus.normalize = True  # divide by the weight each pixel receives (flat stays flat)
+  c.defocus.warmup_steps = 300  # plain ray steps first; then focus := median rendered depth
+  c.defocus.init_radius_px = 3.0  # initial kappa: this CoC at the ends of each view's depth range
+  c.defocus.lens_lr_init = 5e-3  # Adam on (focus_u, log kappa)
+  c.defocus.lens_lr_final = 5e-4
+  c.defocus.residual = True  # learned per-pixel radius correction (zero at start)
+  c.defocus.residual_width = 32
+  c.defocus.residual_embed = 4
+  c.defocus.residual_weight = 1e-2  # L2 on the correction, pixels^2
+  c.defocus.depth_grad = False  # let the blur loss move geometry through the radius
+  c.defocus.margin_grad = False  # back-propagate through margin pixels too (costs ~2x)
 
   c.train = ml_collections.ConfigDict()
   c.train.max_steps = 3000

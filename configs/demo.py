@@ -1,4 +1,4 @@
-"""The built-in demo: a tiny synthetic scene, a few minutes on a laptop CPU."""
+"""The built-in demo: a tiny synthetic defocus scene, a few minutes on a laptop CPU."""
 from configs import base
 
 
@@ -7,6 +7,10 @@ def get_config():
   c.model.disparity = False
   c.model.log2_table_size = 15
   c.model.max_resolution = 512
+  c.defocus.enabled = True
+  c.defocus.patch_size = 32  # 80x60 images: one 32x32 patch (+ margin) per step
+  c.defocus.margin = 6  # the synthetic lens blurs up to 5 px
+  c.defocus.warmup_steps = 200
   c.train.max_steps = 1000
   c.train.batch_size = 1024
   c.train.checkpoint_every = 500

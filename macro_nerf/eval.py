@@ -12,21 +12,33 @@ import numpy as np
 from absl import app, flags, logging
 
 from macro_nerf import image_utils, pipeline
+from macro_nerf import lens as lens_lib
 from macro_nerf.data import DataError, load_scene
 
+
+
+def lens_report(params, scene):
+  """Per training view: focus distance (world units) and kappa (pixels x world units)."""
+  if "lens" not in params:
+    return {}
+  idx = scene.train_idx
+  focus, kappa = lens_lib.lens_in_world(params["lens"], scene.near[idx], scene.far[idx],
+                                        scene.scale)
+  return {scene.names[i]: {"focus_distance": float(f), "kappa": float(k)}
+          for i, f, k in zip(idx, focus, kappa)}
 
 
 def evaluate(workdir, progress=True):
   from tqdm import tqdm
   config = pipeline.load_config(workdir)
   scene = load_scene(config)
-  model, _, state = pipeline.init_state(config, len(scene.train_idx))
+  model, _, state = pipeline.init_state(config, scene)
   mgr = pipeline.checkpoint_manager(workdir)
   restored = pipeline.restore_latest(mgr, state)
   mgr.close()
   if restored is None:
     raise FileNotFoundError(f"{workdir}: no checkpoint to evaluate")
-  params = restored.params
+  params = pipeline.model_params(restored.params)
   render_chunk = pipeline.make_render_fn(model)
   out_dir = os.path.join(workdir, "eval")
   metrics = {"step": int(restored.step)}
@@ -54,7 +66,7 @@ def evaluate(workdir, progress=True):
       metrics[split] = {"psnr": float(np.mean([r["psnr"] for r in rows.values()])),
                         "ssim": float(np.mean([r["ssim"] for r in rows.values()])),
                         "views": rows}
-  metrics["lens"] = {}  # per-view focus distance and kappa once the defocus model is trained
+  metrics["lens"] = lens_report(restored.params, scene)
   tmp = os.path.join(out_dir, ".metrics.json.tmp")
   with open(tmp, "w") as f:
     json.dump(metrics, f, indent=1)

@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from macro_nerf import render, stepfun
+from macro_nerf import compositing, stepfun
 from macro_nerf.field import DensityField, RadianceField
 
 
@@ -60,15 +60,15 @@ class Model(nn.Module):
       x = to_grid(rays.origins[..., None, :] + tmid[..., None] * rays.directions[..., None, :])
       if level < len(self.prop_samples):
         density = self.prop_fields[level](x)
-        w = render.compositing_weights(density, t, dir_norm)
+        w = compositing.compositing_weights(density, t, dir_norm)
         levels.append((s, w))
         s_env, w_env = s, jax.lax.stop_gradient(w)
       else:
         vd = jnp.broadcast_to(rays.viewdirs[..., None, :], x.shape)
         density, rgb = self.field(x, vd)
-        w = render.compositing_weights(density, t, dir_norm)
+        w = compositing.compositing_weights(density, t, dir_norm)
         levels.append((s, w))
-        color, depth, acc = render.composite(w, rgb, t, jnp.asarray(self.background))
+        color, depth, acc = compositing.composite(w, rgb, t, jnp.asarray(self.background))
     return {"rgb": color, "depth": depth, "acc": acc, "levels": levels}
 
 

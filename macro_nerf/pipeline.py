@@ -12,6 +12,7 @@ import optax
 import orbax.checkpoint as ocp
 
 from macro_nerf import camera
+from macro_nerf import lens as lens_lib
 from macro_nerf.model import model_from_config
 
 
@@ -22,18 +23,32 @@ class TrainState:
   opt_state: Any
 
 
-def schedule(config):
+def schedule(config, lr_init=None, lr_final=None):
+  """Linear warm-up then exponential decay to lr_final at max_steps."""
   t = config.train
+  lr_init = t.lr_init if lr_init is None else lr_init
+  lr_final = t.lr_final if lr_final is None else lr_final
   decay_steps = max(t.max_steps - t.warmup_steps, 1)
-  warm = optax.linear_schedule(t.lr_init * 0.01, t.lr_init, max(t.warmup_steps, 1))
-  decay = optax.exponential_decay(t.lr_init, decay_steps, t.lr_final / t.lr_init)
+  warm = optax.linear_schedule(lr_init * 0.01, lr_init, max(t.warmup_steps, 1))
+  decay = optax.exponential_decay(lr_init, decay_steps, lr_final / lr_init)
   return optax.join_schedules([warm, decay], [t.warmup_steps])
 
 
 def make_optimizer(config):
-  return optax.chain(
-      optax.clip_by_global_norm(config.train.grad_clip),
-      optax.adam(schedule(config), b1=0.9, b2=0.99, eps=1e-15))
+  """Adam with global-norm clipping; the lens parameters get their own learning rate."""
+  field_tx = optax.chain(optax.clip_by_global_norm(config.train.grad_clip),
+                         optax.adam(schedule(config), b1=0.9, b2=0.99, eps=1e-15))
+  if not config.defocus.enabled:
+    return field_tx
+  d = config.defocus
+  lens_tx = optax.adam(schedule(config, d.lens_lr_init, d.lens_lr_final), b1=0.9, b2=0.99)
+  labels = lambda params: {k: ("lens" if k == "lens" else "field") for k in params}
+  return optax.multi_transform({"field": field_tx, "lens": lens_tx}, labels)
+
+
+def model_params(params):
+  """The radiance model's parameters (defocus runs also hold lens and residual parameters)."""
+  return params["model"] if "lens" in params else params
 
 
 def dummy_rays(n=4):
@@ -42,12 +57,27 @@ def dummy_rays(n=4):
                           jnp.zeros((n, 1), jnp.int32))
 
 
-def init_state(config, num_train_views):
-  """Model, optimiser and the initial TrainState (deterministic in config.seed)."""
-  del num_train_views  # used by the lens parameters once defocus is on
+def residual_from_config(config, num_train_views):
+  d = config.defocus
+  return lens_lib.ResidualRadius(num_views=num_train_views, embed_dim=d.residual_embed,
+                                 width=d.residual_width)
+
+
+def init_state(config, scene):
+  """Model, optimiser and the initial TrainState (deterministic in config.seed).
+
+  With defocus on, params = {"model", "lens", "residual"}; otherwise the model's own tree.
+  """
   model = model_from_config(config)
   key = jax.random.PRNGKey(config.seed)
   params = model.init(key, key, dummy_rays(), train=False)["params"]
+  if config.defocus.enabled:
+    idx = scene.train_idx
+    lens = lens_lib.initial_lens(scene.near[idx], scene.far[idx], config.defocus.init_radius_px)
+    res = residual_from_config(config, len(idx))
+    res_params = res.init(jax.random.fold_in(key, 1), jnp.zeros((1,), jnp.int32),
+                          jnp.zeros((1, 2)), jnp.zeros((1,)))["params"]
+    params = {"model": params, "lens": lens, "residual": res_params}
   tx = make_optimizer(config)
   state = TrainState(step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params))
   return model, tx, state
@@ -98,9 +128,15 @@ def make_render_fn(model):
   return render_chunk
 
 
-def render_view(render_chunk, params, data, cam, height, width, chunk):
-  """Renders one view in fixed-size chunks (one compile); returns numpy rgb (linear), depth, acc."""
-  py, px = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+def render_view(render_chunk, params, data, cam, height, width, chunk, margin=0):
+  """Renders one view in fixed-size chunks (one compile); returns numpy rgb (linear), depth, acc.
+
+  margin > 0 also renders that many pixels beyond every edge (rays extend past the frame), which
+  the defocus blur of the border needs.
+  """
+  py, px = np.meshgrid(np.arange(-margin, height + margin), np.arange(-margin, width + margin),
+                       indexing="ij")
+  height, width = height + 2 * margin, width + 2 * margin
   px, py = px.reshape(-1), py.reshape(-1)
   n = px.size
   pad = (-n) % chunk

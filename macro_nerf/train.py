@@ -15,28 +15,34 @@ import orbax.checkpoint as ocp
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from macro_nerf import pipeline
+from macro_nerf import defocus_training, pipeline
 from macro_nerf.data import DataError, load_scene
 from macro_nerf.image_utils import linear_to_srgb
 from macro_nerf.model import proposal_losses
 
 
 
-def make_train_step(model, tx, config):
-  """One jit-compiled step: sample pixels, render, loss, Adam; the state is donated."""
+def make_ray_loss(model, config):
+  """The naive loss: random pixels, each rendered as one sharp ray."""
   t = config.train
 
   def loss_fn(params, key, data):
     k_pix, k_model = jax.random.split(key)
     cam, px, py, target = pipeline.random_pixels(k_pix, data, t.batch_size)
     rays = pipeline.rays_for_pixels(data, cam, px.astype(jnp.float32), py.astype(jnp.float32))
-    out = model.apply({"params": params}, k_model, rays, train=True)
+    out = model.apply({"params": pipeline.model_params(params)}, k_model, rays, train=True)
     pred = linear_to_srgb(out["rgb"])
     mse = jnp.mean((pred - target) ** 2)
     inter, dist = proposal_losses(out["levels"])
     loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist
     return loss, {"loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
                   "distortion": dist}
+
+  return loss_fn
+
+
+def make_train_step(loss_fn, tx):
+  """One jit-compiled step: loss, gradients, clipped Adam; the state is donated."""
 
   def step(state, data, base_key):
     key = jax.random.fold_in(base_key, state.step)
@@ -74,49 +80,84 @@ class Logger:
       self.tb.close()
 
 
+def _check_patch_fits(config, scene):
+  p = config.defocus.patch_size
+  if p > min(scene.height, scene.width):
+    raise DataError(f"{scene.path}: defocus.patch_size={p} is larger than the images "
+                    f"({scene.width}x{scene.height})")
+
+
+def _init_focus_from_depth(model, state, data, config):
+  render_chunk = pipeline.make_render_fn(model)
+  params = state.params
+  u = defocus_training.median_depth_focus(render_chunk, params["model"], data, config.eval.chunk)
+  lens = dict(params["lens"], focus_u=jnp.asarray(u, jnp.float32))
+  return state.replace(params=dict(params, lens=lens))
+
+
 def train(config, workdir, progress=True):
   """Trains (or resumes) to config.train.max_steps; returns the final state and a summary."""
   from tqdm import tqdm
-  if config.defocus.enabled:
-    raise NotImplementedError("defocus.enabled=True: the learned defocus kernel is not in this "
-                              "version yet; train with defocus.enabled=False")
   scene = load_scene(config)
   pipeline.save_config(config, workdir)
-  model, tx, state = pipeline.init_state(config, len(scene.train_idx))
+  model, tx, state = pipeline.init_state(config, scene)
   mgr = pipeline.checkpoint_manager(workdir, config.train.keep_checkpoints)
   restored = pipeline.restore_latest(mgr, state)
   if restored is not None:
     state = restored
   data = pipeline.device_data(scene, scene.train_idx)
-  step_fn = make_train_step(model, tx, config)
+  ray_step = make_train_step(make_ray_loss(model, config), tx)
+  defocus_on = config.defocus.enabled
+  warmup = config.defocus.warmup_steps if defocus_on else 0
+  if defocus_on:
+    _check_patch_fits(config, scene)
+    residual = pipeline.residual_from_config(config, len(scene.train_idx))
+    patch_step = make_train_step(
+        defocus_training.make_defocus_loss(model, residual, config), tx)
   base_key = jax.random.PRNGKey(config.seed + 1)
   logger = Logger(workdir)
   start = int(state.step)
   max_steps = config.train.max_steps
   t0 = time.time()
-  compile_s = None
-  rays_done = 0
+  compile_s = 0.0
+  phases = {}  # name -> [steps timed, seconds]: steady-state cost of each kind of step
+  phase, t_phase, timed_from = None, None, None
   bar = tqdm(total=max_steps, initial=start, disable=not progress, desc="train", dynamic_ncols=True)
   stats = None
+
+  def close_phase(step):
+    if phase is not None and timed_from is not None:
+      jax.block_until_ready(state.step)
+      acc = phases.setdefault(phase, [0, 0.0])
+      acc[0] += step - timed_from
+      acc[1] += time.time() - t_phase
+
   try:
     for step in range(start + 1, max_steps + 1):
-      state, stats = step_fn(state, data, base_key)
-      if compile_s is None:
+      name = "patch" if defocus_on and step > warmup else "ray"
+      if name != phase:  # a new kind of step: time its compile apart from its steady state
+        close_phase(step - 1)
+        if name == "patch" and step == warmup + 1 and warmup > 0:
+          # Blur starts now; focus starts at each photo's median rendered depth.
+          state = _init_focus_from_depth(model, state, data, config)
+        t_c = time.time()
+        state, stats = (patch_step if name == "patch" else ray_step)(state, data, base_key)
         jax.block_until_ready(state.step)
-        compile_s = time.time() - t0
-        t_steady = time.time()
-        steady_from = step
-      rays_done += config.train.batch_size
+        compile_s += time.time() - t_c
+        phase, t_phase, timed_from = name, time.time(), step
+      else:
+        state, stats = (patch_step if name == "patch" else ray_step)(state, data, base_key)
       bar.update(1)
       if step % config.train.log_every == 0 or step == max_steps:
         s = {k: float(v) for k, v in jax.device_get(stats).items()}
-        elapsed = time.time() - t_steady
-        s["steps_per_sec"] = (step - steady_from) / max(elapsed, 1e-9)
+        elapsed = time.time() - t_phase
+        s["steps_per_sec"] = (step - timed_from) / max(elapsed, 1e-9)
         s["rays_per_sec"] = s["steps_per_sec"] * config.train.batch_size
         logger.write(step, s)
         bar.set_postfix(psnr=f"{s['psnr']:.2f}", loss=f"{s['loss']:.4f}")
       if step % config.train.checkpoint_every == 0 or step == max_steps:
         mgr.save(step, args=ocp.args.StandardSave(state))
+    close_phase(max_steps)
     mgr.wait_until_finished()
   finally:
     bar.close()
@@ -124,8 +165,10 @@ def train(config, workdir, progress=True):
     mgr.close()
   wall = time.time() - t0
   steps = max_steps - start
+  timed = sum(v[0] for v in phases.values())
   summary = {"steps": steps, "wall_s": wall, "compile_s": compile_s,
-             "steps_per_sec": (steps - 1) / max(time.time() - t_steady, 1e-9) if steps > 1 else None}
+             "steps_per_sec": timed / max(sum(v[1] for v in phases.values()), 1e-9) if timed else None,
+             "phase_steps_per_sec": {k: v[0] / max(v[1], 1e-9) for k, v in phases.items() if v[0]}}
   return scene, model, state, summary
 
 

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from macro_nerf import render, stepfun
+from macro_nerf import compositing, stepfun
 
 
 def _ref_weights(density, tdist, dir_norm):
@@ -30,7 +30,7 @@ def _rays(seed, r=6, s=16):
 
 def test_compositing_weights_match_loop():
   tdist, density, dir_norm, _ = _rays(0)
-  got = np.asarray(render.compositing_weights(jnp.asarray(density, jnp.float32),
+  got = np.asarray(compositing.compositing_weights(jnp.asarray(density, jnp.float32),
                                               jnp.asarray(tdist, jnp.float32),
                                               jnp.asarray(dir_norm, jnp.float32)))
   ref = _ref_weights(density, tdist, dir_norm)
@@ -43,7 +43,7 @@ def test_composite_matches_reference_with_background():
   density *= 0.2  # leave some transmittance for the background
   bg = np.array([0.2, 0.5, 0.9])
   w = _ref_weights(density, tdist, dir_norm)
-  color, depth, acc = render.composite(jnp.asarray(w, jnp.float32), jnp.asarray(rgb, jnp.float32),
+  color, depth, acc = compositing.composite(jnp.asarray(w, jnp.float32), jnp.asarray(rgb, jnp.float32),
                                        jnp.asarray(tdist, jnp.float32), jnp.asarray(bg, jnp.float32))
   r, s = density.shape
   for i in range(r):
@@ -59,9 +59,9 @@ def test_composite_matches_reference_with_background():
 
 def test_empty_ray_gives_background():
   tdist, _, dir_norm, rgb = _rays(2, r=2)
-  w = render.compositing_weights(jnp.zeros(rgb.shape[:2]), jnp.asarray(tdist, jnp.float32),
+  w = compositing.compositing_weights(jnp.zeros(rgb.shape[:2]), jnp.asarray(tdist, jnp.float32),
                                  jnp.asarray(dir_norm, jnp.float32))
-  color, _, acc = render.composite(w, jnp.asarray(rgb, jnp.float32), jnp.asarray(tdist, jnp.float32),
+  color, _, acc = compositing.composite(w, jnp.asarray(rgb, jnp.float32), jnp.asarray(tdist, jnp.float32),
                                    jnp.asarray([0.3, 0.6, 0.1]))
   np.testing.assert_allclose(np.asarray(acc), 0.0, atol=1e-7)
   np.testing.assert_allclose(np.asarray(color), [[0.3, 0.6, 0.1]] * 2, atol=1e-6)
@@ -70,12 +70,12 @@ def test_empty_ray_gives_background():
 def test_opaque_first_sample():
   tdist, density, dir_norm, rgb = _rays(3)
   density[:, 0] = 1e5
-  w = render.compositing_weights(jnp.asarray(density, jnp.float32), jnp.asarray(tdist, jnp.float32),
+  w = compositing.compositing_weights(jnp.asarray(density, jnp.float32), jnp.asarray(tdist, jnp.float32),
                                  jnp.asarray(dir_norm, jnp.float32))
   w = np.asarray(w)
   np.testing.assert_allclose(w[:, 0], 1.0, atol=1e-6)
   np.testing.assert_allclose(w[:, 1:], 0.0, atol=1e-6)
-  color, depth, acc = render.composite(jnp.asarray(w), jnp.asarray(rgb, jnp.float32),
+  color, depth, acc = compositing.composite(jnp.asarray(w), jnp.asarray(rgb, jnp.float32),
                                        jnp.asarray(tdist, jnp.float32), jnp.ones(3))
   np.testing.assert_allclose(np.asarray(color), rgb[:, 0], atol=1e-5)
   np.testing.assert_allclose(np.asarray(depth), 0.5 * (tdist[:, 0] + tdist[:, 1]), rtol=1e-5)

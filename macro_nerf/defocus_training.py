@@ -1,0 +1,140 @@
+"""The defocus training step: render patches plus a margin sharp, blur them, compare with the photos.
+
+Per step: n patches of P x P observed pixels; the sharp field is rendered once on (P + 2m)^2 pixels
+(the margin only forward, unless defocus.margin_grad), each pixel's CoC radius comes from its
+rendered depth and its photo's lens (plus the learned residual), and the scatter-form blur in linear
+light, then the sRGB curve, gives the prediction of the observed pixels.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from macro_nerf import defocus, pipeline
+from macro_nerf import lens as lens_lib
+from macro_nerf.image_utils import linear_to_srgb
+from macro_nerf.model import proposal_losses
+
+
+def patch_layout(patch, margin):
+  """Flat indices of the interior and of the margin inside a (P + 2m)^2 region, and the inverse
+  permutation that puts [interior, margin] back in raster order."""
+  side = patch + 2 * margin
+  inside = np.zeros((side, side), bool)
+  inside[margin:margin + patch, margin:margin + patch] = True
+  inner = np.flatnonzero(inside.reshape(-1))
+  outer = np.flatnonzero(~inside.reshape(-1))
+  inv = np.argsort(np.concatenate([inner, outer]))
+  return inner, outer, inv
+
+
+def random_patches(key, data, num, patch, margin):
+  """Random patches: view index (num,), region pixel coordinates (num, S, S) with S = P + 2m
+  (margins may reach outside the image: rays extend beyond it) and the observed colours."""
+  n, h, w = data["images"].shape[:3]
+  k1, k2, k3 = jax.random.split(key, 3)
+  cam = jax.random.randint(k1, (num,), 0, n)
+  x0 = jax.random.randint(k2, (num,), 0, w - patch + 1)
+  y0 = jax.random.randint(k3, (num,), 0, h - patch + 1)
+  g = jnp.arange(-margin, patch + margin)
+  px = jnp.broadcast_to(x0[:, None, None] + g[None, None, :], (num, g.size, g.size))
+  py = jnp.broadcast_to(y0[:, None, None] + g[None, :, None], (num, g.size, g.size))
+  inner = px[:, margin:margin + patch, margin:margin + patch], py[:, margin:margin + patch,
+                                                                   margin:margin + patch]
+  target = data["images"][cam[:, None, None], inner[1], inner[0]]
+  return cam, px, py, target
+
+
+def radius_map(params, residual, data, cam, px, py, depth, config):
+  """Per-pixel CoC radius (before clipping) and the residual term, for region pixels."""
+  near, far = data["near"][cam][:, None, None], data["far"][cam][:, None, None]
+  lens = params["lens"]
+  inv_depth = 1.0 / depth
+  kappa = lens_lib.kappa(lens)[cam][:, None, None]
+  inv_s = lens_lib.inv_focus(jax.tree.map(lambda a: a[cam][:, None, None], lens), near, far)
+  r = defocus.coc_radius(inv_depth, kappa, inv_s)
+  delta = jnp.zeros_like(r)
+  if config.defocus.residual:
+    h, w = data["images"].shape[1:3]
+    pos = jnp.stack([(px + 0.5) / w * 2 - 1, (py + 0.5) / h * 2 - 1], -1)
+    disp = (inv_depth - 1.0 / far) / (1.0 / near - 1.0 / far)
+    camb = jnp.broadcast_to(cam[:, None, None], r.shape)
+    delta = residual.apply({"params": params["residual"]}, camb, pos, disp)
+    r = r + delta
+  return r, delta
+
+
+def make_defocus_loss(model, residual, config):
+  d, t = config.defocus, config.train
+  patch, margin = d.patch_size, d.margin
+  num = max(t.batch_size // patch ** 2, 1)
+  inner, outer, inv = patch_layout(patch, margin)
+  side = patch + 2 * margin
+  r_max = defocus.max_radius(margin, d.softness)
+
+  def render(params, key, data, cam, px, py):
+    rays = pipeline.rays_for_pixels(data, jnp.broadcast_to(cam[:, None], px.shape), px, py)
+    return model.apply({"params": params}, key, rays, train=True)
+
+  def loss_fn(params, key, data):
+    k_pix, k_in, k_out = jax.random.split(key, 3)
+    cam, px, py, target = random_patches(k_pix, data, num, patch, margin)
+    mp = pipeline.model_params(params)
+    px, py = px.reshape(num, -1).astype(jnp.float32), py.reshape(num, -1).astype(jnp.float32)
+    if d.margin_grad:
+      out = render(mp, k_in, data, cam, px, py)
+      rgb, depth, levels = out["rgb"], out["depth"], out["levels"]
+    else:  # the margin only feeds the blur: render it forward-only
+      o_in = render(mp, k_in, data, cam, px[:, inner], py[:, inner])
+      o_out = render(jax.lax.stop_gradient(mp), k_out, data, cam, px[:, outer], py[:, outer])
+      rgb = jnp.concatenate([o_in["rgb"], o_out["rgb"]], 1)[:, inv]
+      depth = jnp.concatenate([o_in["depth"], o_out["depth"]], 1)[:, inv]
+      levels = o_in["levels"]
+    rgb, depth = rgb.reshape(num, side, side, 3), depth.reshape(num, side, side)
+    if not d.depth_grad:
+      depth = jax.lax.stop_gradient(depth)
+    r, delta = radius_map(params, residual, data, cam, px.reshape(num, side, side),
+                          py.reshape(num, side, side), depth, config)
+    clipped = jnp.mean((r > r_max).astype(jnp.float32))
+    r = jnp.clip(r, 0.0, r_max)
+    blurred, _ = defocus.blur(rgb, r, margin, d.softness, d.normalize)
+    pred = linear_to_srgb(blurred)
+    mse = jnp.mean((pred - target) ** 2)
+    inter, dist = proposal_losses(levels)
+    res_reg = jnp.mean(delta ** 2)
+    loss = (mse + t.interlevel_weight * inter + t.distortion_weight * dist
+            + d.residual_weight * res_reg)
+    return loss, {"loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
+                  "distortion": dist, "clipped_frac": clipped, "radius_mean": jnp.mean(r),
+                  "residual_rms": jnp.sqrt(res_reg),
+                  "kappa_mean": jnp.mean(lens_lib.kappa(params["lens"])),
+                  "focus_u_mean": jnp.mean(params["lens"]["focus_u"])}
+
+  return loss_fn
+
+
+def median_depth_focus(render_chunk, params, data, chunk, grid=(18, 24)):
+  """focus_u of every training view at its median rendered depth (over opaque pixels)."""
+  n, h, w = data["images"].shape[:3]
+  gy, gx = grid
+  ys = (np.arange(gy) + 0.5) * h / gy - 0.5
+  xs = (np.arange(gx) + 0.5) * w / gx - 0.5
+  py, px = np.meshgrid(ys, xs, indexing="ij")
+  cam = np.repeat(np.arange(n), gy * gx)
+  px, py = np.tile(px.reshape(-1), n), np.tile(py.reshape(-1), n)
+  total = cam.size
+  pad = (-total) % chunk
+  cam, px, py = [np.concatenate([a, np.zeros(pad, a.dtype)]) for a in (cam, px, py)]
+  depth, acc = [], []
+  for i in range(0, total + pad, chunk):
+    rays = pipeline.rays_for_pixels(data, jnp.asarray(cam[i:i + chunk]),
+                                    jnp.asarray(px[i:i + chunk], jnp.float32),
+                                    jnp.asarray(py[i:i + chunk], jnp.float32))
+    out = jax.device_get(render_chunk(params, rays))
+    depth.append(out["depth"])
+    acc.append(out["acc"])
+  depth = np.concatenate(depth)[:total].reshape(n, -1)
+  acc = np.concatenate(acc)[:total].reshape(n, -1)
+  med = np.array([np.median(dv[av > 0.5]) if np.sum(av > 0.5) > 10 else np.median(dv)
+                  for dv, av in zip(depth, acc)])
+  near, far = np.asarray(data["near"]), np.asarray(data["far"])
+  return np.clip(lens_lib.focus_u_from_depth(med, near, far), 0.0, 1.0)
