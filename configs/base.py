@@ -35,7 +35,8 @@ def get_config():
   c.defocus.softness = 1.0  # width of the disk's edge ramp, pixels
   c.defocus.normalize = True  # divide by the weight each pixel receives (flat stays flat)
   c.defocus.warmup_steps = 300  # plain ray steps first; then focus := median rendered depth
-  c.defocus.init_radius_px = 3.0  # initial kappa: this CoC at the ends of each view's depth range
+  c.defocus.init_radius_px = 8.0  # initial kappa: this CoC at the ends of each view's depth range;
+  # over-estimate: training shrinks too much blur readily, but not too little (field compensates)
   c.defocus.lens_lr_init = 5e-3  # Adam on (focus_u, log kappa)
   c.defocus.lens_lr_final = 5e-4
   c.defocus.residual = True  # learned per-pixel radius correction (zero at start)
