@@ -11,6 +11,7 @@ def get_config():
   c.defocus.patch_size = 32  # 80x60 images: one 32x32 patch (+ margin) per step
   c.defocus.margin = 6  # the synthetic lens blurs up to 5 px
   c.defocus.warmup_steps = 200
+  c.defocus.init_radius_px = 5.0  # within the margin
   c.train.max_steps = 1000
   c.train.batch_size = 1024
   c.train.checkpoint_every = 500

@@ -114,3 +114,31 @@ def test_defocus_train_resume_eval_reports_lens(tiny_scene, tmp_path):
   assert sorted(m["lens"]) == train_names
   for v in m["lens"].values():
     assert v["focus_distance"] > 0 and v["kappa"] > 0
+
+
+def test_render_refocus_and_focus_pull(tiny_scene, tmp_path):
+  from macro_nerf import render
+  wd = str(tmp_path / "wd")
+  c = defocus_config(tiny_scene)
+  c.train.max_steps = 3
+  train.train(c, wd, progress=False)
+  res = render.render(wd, view="001", focus_pull=3, margin=4, progress=False)
+  assert res["view"] == "001.png" and res["focus"] > 0 and len(res["files"]) == 4
+  for f in res["files"]:
+    assert os.path.isfile(f)
+  assert os.path.isfile(os.path.join(wd, "render", "001_sharp.png"))
+  with pytest.raises(ValueError, match="no such view"):
+    render.render(wd, view="nope", progress=False)
+
+
+def test_refocus_at_zero_aperture_is_the_sharp_render():
+  from macro_nerf import render
+  rng = np.random.default_rng(0)
+  m = 3
+  rgb = rng.uniform(0, 1, (10 + 2 * m, 12 + 2 * m, 3)).astype(np.float32)
+  depth = rng.uniform(1, 5, rgb.shape[:2]).astype(np.float32)
+  out = render.refocus(rgb, depth, focus=2.0, kappa=0.0, margin=m)
+  np.testing.assert_allclose(out, rgb[m:-m, m:-m], atol=1e-6)
+  # Everything at the focus distance stays sharp whatever the aperture.
+  out = render.refocus(rgb, np.full_like(depth, 2.0), focus=2.0, kappa=50.0, margin=m)
+  np.testing.assert_allclose(out, rgb[m:-m, m:-m], atol=1e-6)
