@@ -58,6 +58,7 @@ def get_config():
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 2
+  c.train.max_bad_steps = 20  # consecutive NaN/Inf steps (each skipped) before the run stops
 
   c.eval = ml_collections.ConfigDict()
   c.eval.chunk = 4096  # rays per jit call

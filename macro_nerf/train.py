@@ -5,6 +5,7 @@ draws the same batches as an uninterrupted one.
 """
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -47,10 +48,17 @@ def make_train_step(loss_fn, tx):
   def step(state, data, base_key):
     key = jax.random.fold_in(base_key, state.step)
     grads, stats = jax.grad(loss_fn, has_aux=True)(state.params, key, data)
+    grad_sq = sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads))
+    # NaN/Inf guard: a bad step leaves parameters and optimiser state as they were.
+    ok = jnp.isfinite(stats["loss"]) & jnp.isfinite(grad_sq)
+    grads = jax.tree.map(lambda g: jnp.where(ok, g, 0.0), grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = jax.tree.map(lambda p, u: p + u, state.params, updates)
-    stats["grad_norm"] = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads)))
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), stats
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+    stats["grad_norm"] = jnp.sqrt(grad_sq)
+    stats["bad_step"] = 1.0 - ok.astype(jnp.float32)
+    return state.replace(step=state.step + 1, params=keep(params, state.params),
+                         opt_state=keep(opt_state, state.opt_state)), stats
 
   return jax.jit(step, donate_argnums=(0,))
 
@@ -95,9 +103,53 @@ def _init_focus_from_depth(model, state, data, config):
   return state.replace(params=dict(params, lens=lens))
 
 
-def train(config, workdir, progress=True):
+class TrainingError(RuntimeError):
+  pass
+
+
+# Keys that may change when a run is resumed (budget, logging, evaluation); any other difference
+# means the workdir holds a different experiment.
+RESUMABLE_KEYS = ("train.max_steps", "train.log_every", "train.checkpoint_every",
+                  "train.keep_checkpoints", "train.max_bad_steps", "eval.")
+
+
+def _flat(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f"{prefix}{k}."))
+    else:
+      out[prefix + k] = v
+  return out
+
+
+def check_workdir(config, workdir, overwrite=False):
+  """Refuses a workdir that holds a run with another config, unless overwrite (which clears it)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    return
+  old = _flat(json.loads(pipeline.load_config(workdir).to_json()))
+  new = _flat(json.loads(config.to_json()))
+  diff = [k for k in sorted(set(old) | set(new))
+          if old.get(k) != new.get(k) and not k.startswith(RESUMABLE_KEYS)]
+  if not diff:
+    return
+  if not overwrite:
+    k = diff[0]
+    more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
+    raise TrainingError(f"{workdir} holds a run with a different config: {k} is {old.get(k)!r} "
+                        f"there, {new.get(k)!r} here{more}; use another workdir or --overwrite")
+  for name in ("checkpoints", "eval", "tensorboard", "render"):
+    shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
+  for name in ("train_log.jsonl", "config.json"):
+    if os.path.exists(os.path.join(workdir, name)):
+      os.remove(os.path.join(workdir, name))
+
+
+def train(config, workdir, progress=True, overwrite=False):
   """Trains (or resumes) to config.train.max_steps; returns the final state and a summary."""
   from tqdm import tqdm
+  check_workdir(config, workdir, overwrite)
   scene = load_scene(config)
   pipeline.save_config(config, workdir)
   model, tx, state = pipeline.init_state(config, scene)
@@ -122,6 +174,7 @@ def train(config, workdir, progress=True):
   compile_s = 0.0
   phases = {}  # name -> [steps timed, seconds]: steady-state cost of each kind of step
   phase, t_phase, timed_from = None, None, None
+  bad_run, bad_total = 0, 0
   bar = tqdm(total=max_steps, initial=start, disable=not progress, desc="train", dynamic_ncols=True)
   stats = None
 
@@ -148,14 +201,23 @@ def train(config, workdir, progress=True):
       else:
         state, stats = (patch_step if name == "patch" else ray_step)(state, data, base_key)
       bar.update(1)
+      bad_run = bad_run + 1 if float(stats["bad_step"]) else 0
+      bad_total += bool(bad_run)
+      if bad_run >= config.train.max_bad_steps:
+        last = mgr.latest_step()
+        raise TrainingError(
+            f"{workdir}: {bad_run} consecutive steps with NaN/Inf loss or gradients (to step "
+            f"{step}); stopped. Last good checkpoint: "
+            f"{'step ' + str(last) if last is not None else 'none'}")
       if step % config.train.log_every == 0 or step == max_steps:
         s = {k: float(v) for k, v in jax.device_get(stats).items()}
         elapsed = time.time() - t_phase
         s["steps_per_sec"] = (step - timed_from) / max(elapsed, 1e-9)
         s["rays_per_sec"] = s["steps_per_sec"] * config.train.batch_size
+        s["bad_steps_total"] = bad_total
         logger.write(step, s)
         bar.set_postfix(psnr=f"{s['psnr']:.2f}", loss=f"{s['loss']:.4f}")
-      if step % config.train.checkpoint_every == 0 or step == max_steps:
+      if (step % config.train.checkpoint_every == 0 or step == max_steps) and not bad_run:
         mgr.save(step, args=ocp.args.StandardSave(state))
     close_phase(max_steps)
     mgr.wait_until_finished()
@@ -179,8 +241,8 @@ def main(argv):
   if not config.data.path:
     sys.exit("error: set --config.data.path=SCENE_FOLDER")
   try:
-    _, _, _, summary = train(config, flags.FLAGS.workdir)
-  except (DataError, NotImplementedError) as e:
+    _, _, _, summary = train(config, flags.FLAGS.workdir, overwrite=flags.FLAGS.overwrite)
+  except (DataError, TrainingError) as e:
     sys.exit(f"error: {e}")
   print(json.dumps(summary))
 
@@ -189,6 +251,7 @@ def console_main():
   # Flags are defined here, not at import, so modules can import each other without clashes.
   config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
   flags.DEFINE_string("workdir", None, "Where checkpoints, logs and results go.")
+  flags.DEFINE_bool("overwrite", False, "Start over in a workdir that holds a different run.")
   flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)
 

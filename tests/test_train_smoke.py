@@ -20,6 +20,7 @@ def tiny_scene(tmp_path_factory):
 def tiny_config(path):
   c = demo_config.get_config()
   c.data.path = path
+  c.defocus.enabled = False  # the demo's own config trains with defocus; defocus_config() below
   c.model.log2_table_size = 10
   c.model.prop_log2_table_size = 10
   c.model.num_levels = 4

@@ -1,0 +1,156 @@
+"""Crash safety, the NaN guard and workdir checks."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from conftest import REPO
+from macro_nerf import eval as eval_lib
+from macro_nerf import pipeline, synthetic, train
+from test_train_smoke import defocus_config, tiny_config
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+  path = str(tmp_path_factory.mktemp("scene") / "s")
+  synthetic.render_scene(path, num_views=9, width=24, height=18, lens_samples=4, progress=False)
+  return path
+
+
+def _cli_args(scene_path, workdir, steps):
+  c = defocus_config(scene_path)
+  over = {"data.path": scene_path, "model.log2_table_size": 10, "model.prop_log2_table_size": 10,
+          "model.num_levels": 4, "model.max_resolution": 64, "model.prop_samples": "(16,)",
+          "model.nerf_samples": 8, "train.batch_size": 64, "train.max_steps": steps,
+          "train.checkpoint_every": 2, "train.log_every": 1, "eval.chunk": 128,
+          "defocus.patch_size": c.defocus.patch_size, "defocus.margin": c.defocus.margin,
+          "defocus.warmup_steps": c.defocus.warmup_steps}
+  return ([sys.executable, "-m", "macro_nerf.train", "--config=configs/demo.py",
+           f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in over.items()])
+
+
+def _final_params(workdir):
+  config = pipeline.load_config(workdir)
+  from macro_nerf.data import load_scene
+  s = load_scene(config)
+  _, _, state = pipeline.init_state(config, s)
+  mgr = pipeline.checkpoint_manager(workdir)
+  restored = pipeline.restore_latest(mgr, state)
+  mgr.close()
+  return int(restored.step), restored.params
+
+
+def test_sigkill_midway_then_resume_matches_uninterrupted(scene, tmp_path):
+  steps = 10
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
+  subprocess.run(_cli_args(scene, ref, steps), cwd=REPO, env=env, check=True,
+                 capture_output=True)
+  proc = subprocess.Popen(_cli_args(scene, killed, steps), cwd=REPO, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  # Kill as soon as a checkpoint past the warm-up exists: mid-run, perhaps mid-save.
+  deadline = time.time() + 300
+  while not os.path.isdir(os.path.join(killed, "checkpoints", "4")) and time.time() < deadline:
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert proc.returncode == -signal.SIGKILL
+  subprocess.run(_cli_args(scene, killed, steps), cwd=REPO, env=env, check=True,
+                 capture_output=True)
+  step_a, a = _final_params(ref)
+  step_b, b = _final_params(killed)
+  assert step_a == step_b == steps
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+
+
+def test_nan_step_is_skipped_and_counted():
+  params = {"w": jnp.ones(3)}
+  tx = optax.adam(0.1)
+
+  def loss_fn(p, key, data):
+    loss = jnp.sum(p["w"] ** 2) * data["scale"]
+    return loss, {"loss": loss}
+
+  step = train.make_train_step(loss_fn, tx)
+  state = pipeline.TrainState(step=jnp.array(0, jnp.int32), params=params,
+                              opt_state=tx.init(params))
+  state, stats = step(state, {"scale": jnp.float32(np.nan)}, jax.random.PRNGKey(0))
+  assert float(stats["bad_step"]) == 1.0 and int(state.step) == 1
+  np.testing.assert_array_equal(np.asarray(state.params["w"]), np.ones(3))
+  assert int(state.opt_state[0].count) == 0  # the optimiser did not move either
+  state, stats = step(state, {"scale": jnp.float32(1.0)}, jax.random.PRNGKey(0))
+  assert float(stats["bad_step"]) == 0.0 and np.all(np.asarray(state.params["w"]) < 1.0)
+
+
+def test_repeated_nan_steps_stop_the_run_with_last_good_checkpoint(scene, tmp_path, monkeypatch):
+  wd = str(tmp_path / "wd")
+  c = tiny_config(scene)
+  c.train.max_steps = 4
+  c.train.checkpoint_every = 2
+  train.train(c, wd, progress=False)
+  good = _final_params(wd)[1]
+  real = train.make_ray_loss
+
+  def poisoned(model, config):
+    fn = real(model, config)
+
+    def loss_fn(params, key, data):
+      loss, stats = fn(params, key, data)
+      return loss * jnp.nan, dict(stats, loss=loss * jnp.nan)
+    return loss_fn
+
+  monkeypatch.setattr(train, "make_ray_loss", poisoned)
+  c.train.max_steps = 40
+  c.train.max_bad_steps = 3
+  with pytest.raises(train.TrainingError, match="3 consecutive steps with NaN/Inf.*step 4"):
+    train.train(c, wd, progress=False)
+  step, params = _final_params(wd)
+  assert step == 4
+  for x, y in zip(jax.tree.leaves(good), jax.tree.leaves(params)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_workdir_with_another_config_is_refused_unless_overwrite(scene, tmp_path):
+  wd = str(tmp_path / "wd")
+  c = tiny_config(scene)
+  c.train.max_steps = 1
+  train.train(c, wd, progress=False)
+  c.train.max_steps = 2  # a longer budget resumes
+  train.train(c, wd, progress=False)
+  c.model.width = 32
+  with pytest.raises(train.TrainingError, match="model.width is 64 there, 32 here"):
+    train.train(c, wd, progress=False)
+  assert pipeline.load_config(wd).model.width == 64  # nothing was touched
+  _, _, state, summary = train.train(c, wd, progress=False, overwrite=True)
+  assert summary["steps"] == 2 and pipeline.load_config(wd).model.width == 32
+
+
+def _cli(module, workdir):
+  return subprocess.run([sys.executable, "-m", module, f"--workdir={workdir}"], cwd=REPO,
+                        capture_output=True, text=True)
+
+
+def test_eval_and_render_without_run_or_checkpoint_say_so(scene, tmp_path):
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  for module in ("macro_nerf.eval", "macro_nerf.render"):
+    r = _cli(module, empty)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1].startswith("error:") and "no config found" in lines[-1]
+  # A workdir with a config but no checkpoint yet.
+  wd = tmp_path / "wd"
+  pipeline.save_config(tiny_config(scene), str(wd))
+  for module in ("macro_nerf.eval", "macro_nerf.render"):
+    r = _cli(module, wd)
+    assert r.returncode != 0 and "no checkpoint" in r.stderr.strip().splitlines()[-1]
+  assert not os.path.exists(wd / "eval") and not os.path.exists(wd / "render")
