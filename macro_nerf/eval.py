@@ -13,7 +13,7 @@ from absl import app, flags, logging
 
 from macro_nerf import image_utils, pipeline
 from macro_nerf import lens as lens_lib
-from macro_nerf.data import DataError, load_scene
+from macro_nerf.data import DataError
 
 
 
@@ -30,14 +30,7 @@ def lens_report(params, scene):
 
 def evaluate(workdir, progress=True):
   from tqdm import tqdm
-  config = pipeline.load_config(workdir)
-  scene = load_scene(config)
-  model, _, state = pipeline.init_state(config, scene)
-  mgr = pipeline.checkpoint_manager(workdir)
-  restored = pipeline.restore_latest(mgr, state)
-  mgr.close()
-  if restored is None:
-    raise FileNotFoundError(f"{workdir}: no checkpoint to evaluate")
+  config, scene, model, restored = pipeline.load_run(workdir)
   params = pipeline.model_params(restored.params)
   render_chunk = pipeline.make_render_fn(model)
   out_dir = os.path.join(workdir, "eval")

@@ -168,6 +168,20 @@ def restore_latest(mgr, state):
   return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
+def load_run(workdir):
+  """Config, scene, model and the newest checkpoint's state of a training workdir."""
+  from macro_nerf.data import load_scene
+  config = load_config(workdir)
+  scene = load_scene(config)
+  model, _, state = init_state(config, scene)
+  mgr = checkpoint_manager(workdir)
+  restored = restore_latest(mgr, state)
+  mgr.close()
+  if restored is None:
+    raise FileNotFoundError(f"{workdir}: no checkpoint found; train first")
+  return config, scene, model, restored
+
+
 def save_config(config, workdir):
   os.makedirs(workdir, exist_ok=True)
   tmp = os.path.join(workdir, ".config.json.tmp")

@@ -15,20 +15,7 @@ from absl import app, flags, logging
 
 from macro_nerf import defocus, image_utils, pipeline
 from macro_nerf import lens as lens_lib
-from macro_nerf.data import DataError, load_scene
-
-
-def load_run(workdir):
-  """Config, scene, model and restored parameters of a training workdir."""
-  config = pipeline.load_config(workdir)
-  scene = load_scene(config)
-  model, _, state = pipeline.init_state(config, scene)
-  mgr = pipeline.checkpoint_manager(workdir)
-  restored = pipeline.restore_latest(mgr, state)
-  mgr.close()
-  if restored is None:
-    raise FileNotFoundError(f"{workdir}: no checkpoint found; train first")
-  return config, scene, model, restored
+from macro_nerf.data import DataError
 
 
 def view_index(scene, view):
@@ -70,7 +57,7 @@ def refocus(sharp_rgb, depth_world, focus, kappa, margin, softness=1.0, normaliz
 def render(workdir, view=None, focus=None, kappa=None, aperture=1.0, focus_pull=0, margin=12,
            output=None, progress=True):
   from tqdm import tqdm
-  config, scene, model, state = load_run(workdir)
+  config, scene, model, state = pipeline.load_run(workdir)
   i = view_index(scene, view)
   out_dir = output or os.path.join(workdir, "render")
   os.makedirs(out_dir, exist_ok=True)

@@ -38,13 +38,7 @@ def _cli_args(scene_path, workdir, steps):
 
 
 def _final_params(workdir):
-  config = pipeline.load_config(workdir)
-  from macro_nerf.data import load_scene
-  s = load_scene(config)
-  _, _, state = pipeline.init_state(config, s)
-  mgr = pipeline.checkpoint_manager(workdir)
-  restored = pipeline.restore_latest(mgr, state)
-  mgr.close()
+  _, _, _, restored = pipeline.load_run(workdir)
   return int(restored.step), restored.params
 
 
