@@ -37,6 +37,8 @@ def get_config():
   c.defocus.warmup_steps = 300  # plain ray steps first; then focus := median rendered depth
   c.defocus.init_radius_px = 8.0  # initial kappa: this CoC at the ends of each view's depth range;
   # over-estimate: training shrinks too much blur readily, but not too little (field compensates)
+  c.defocus.lens_init = ""  # "": focus at median depth; else a lens.json in the scene folder
+  c.defocus.learn_lens = True  # False keeps the initial lens (e.g. known from lens.json)
   c.defocus.lens_lr_init = 5e-3  # Adam on (focus_u, log kappa)
   c.defocus.lens_lr_final = 5e-4
   c.defocus.residual = True  # learned per-pixel radius correction (zero at start)
@@ -48,7 +50,7 @@ def get_config():
 
   c.train = ml_collections.ConfigDict()
   c.train.max_steps = 3000
-  c.train.batch_size = 2048  # supervised rays per step
+  c.train.batch_size = 2048  # supervised rays per step per device (global: x device count)
   c.train.lr_init = 1e-2
   c.train.lr_final = 3e-4
   c.train.warmup_steps = 100

@@ -7,7 +7,10 @@ Modes, all with the same config and step budget:
   defocus  the learned thin-lens blur, trained on the blurred photos (data.image_dir);
   naive    the same field trained on the blurred photos as if they were sharp;
   oracle   the same field trained on the all-in-focus images (images_sharp), an upper bound.
-Without --modes the config runs as given. Per mode: steady-state steps/s and rays/s of every kind of
+Without --modes the config runs as given. `--devices=1,4` runs the config once per device count,
+each in its own process with that many devices (on a CPU host, forced host-platform devices), at
+the same global batch (train.batch_size is per device: it is divided by the count), and reports
+steps/s for each; `--eval=false` skips the evaluation. Per mode: steady-state steps/s and rays/s of every kind of
 step (compile excluded), compile seconds, wall time, held-out PSNR/SSIM and, when the scene has
 images_sharp, the PSNR of the deblurred training views. Peak RSS is the process's maximum so far.
 The last line is one JSON object with every mode and, for defocus, the cost of a patch step
@@ -17,11 +20,13 @@ import copy
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import jax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
@@ -31,6 +36,8 @@ from macro_nerf import train  # noqa: E402
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Root for the runs (default: a temporary folder).")
 _MODES = flags.DEFINE_list("modes", [], "Any of defocus, naive, oracle (default: the config as is).")
+_DEVICES = flags.DEFINE_list("devices", [], "Device counts to compare, e.g. 1,4 (one process each).")
+_EVAL = flags.DEFINE_bool("eval", True, "Evaluate after training (PSNR/SSIM).")
 
 
 def mode_config(config, mode):
@@ -50,13 +57,15 @@ def mode_config(config, mode):
 
 def run_one(config, wd):
   _, _, _, summary = train.train(config, wd, progress=False)
-  metrics = eval_lib.evaluate(wd, progress=False)
+  metrics = eval_lib.evaluate(wd, progress=False) if _EVAL.value else {}
   phases = summary["phase_steps_per_sec"]
   return {
       "image_dir": config.data.image_dir, "defocus": bool(config.defocus.enabled),
       "steps": summary["steps"], "batch_size": config.train.batch_size,
+      "devices": summary["devices"], "processes": summary["processes"],
+      "global_batch": summary["global_batch"],
       "steps_per_sec": summary["steps_per_sec"],
-      "rays_per_sec": (summary["steps_per_sec"] or 0) * config.train.batch_size,
+      "rays_per_sec": (summary["steps_per_sec"] or 0) * summary["global_batch"],
       "phase_steps_per_sec": phases,
       "patch_vs_ray_step_cost": (phases["ray"] / phases["patch"]
                                  if "ray" in phases and "patch" in phases else None),
@@ -68,11 +77,40 @@ def run_one(config, wd):
   }
 
 
+def device_sweep(config, root, argv):
+  """Re-runs this benchmark once per device count, each in a fresh process (XLA_FLAGS must be set
+  before JAX starts), at the same global batch."""
+  out = {"scene": config.data.path, "global_batch": config.train.batch_size, "runs": []}
+  passed = [a for a in argv if not a.startswith(("--devices", "--workdir",
+                                                      "--config.train.batch_size"))]
+  for n in [int(d) for d in _DEVICES.value]:
+    if config.train.batch_size % n:
+      raise app.UsageError(f"train.batch_size={config.train.batch_size} does not split over {n}")
+    env = dict(os.environ)
+    if jax.default_backend() == "cpu":  # accelerators: the devices that are there
+      env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                          f" --xla_force_host_platform_device_count={n}").strip()
+    cmd = [sys.executable, os.path.abspath(__file__), *passed,
+           f"--config.train.batch_size={config.train.batch_size // n}",
+           f"--workdir={os.path.join(root, f'devices_{n}')}"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if res.returncode:
+      sys.exit(f"error: the {n}-device run failed:\n{res.stderr[-3000:]}")
+    row = json.loads(res.stdout.strip().splitlines()[-1])
+    print(json.dumps({"devices": n, **row}), flush=True)
+    out["runs"].append(row)
+  base = out["runs"][0]["steps_per_sec"]
+  for row in out["runs"]:
+    row["speedup_vs_first"] = row["steps_per_sec"] / base
+  print(json.dumps(out))
+
+
 def main(argv):
-  del argv
   logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
   root = _WORKDIR.value or tempfile.mkdtemp(prefix="macro_nerf_bench_")
+  if _DEVICES.value:
+    return device_sweep(config, root, sys.argv[1:])
   if not _MODES.value:
     out = {"scene": config.data.path, **run_one(config, root)}
   else:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from macro_nerf import defocus, pipeline
+from macro_nerf import defocus, parallel, pipeline
 from macro_nerf import lens as lens_lib
 from macro_nerf.image_utils import linear_to_srgb
 from macro_nerf.model import proposal_losses
@@ -27,24 +27,30 @@ def patch_layout(patch, margin):
   return inner, outer, inv
 
 
-def random_patches(key, data, num, patch, margin):
-  """Random patches: view index (num,), region pixel coordinates (num, S, S) with S = P + 2m
-  (margins may reach outside the image: rays extend beyond it) and the observed colours."""
-  n, h, w = data["images"].shape[:3]
-  k1, k2, k3 = jax.random.split(key, 3)
-  cam = jax.random.randint(k1, (num,), 0, n)
-  x0 = jax.random.randint(k2, (num,), 0, w - patch + 1)
-  y0 = jax.random.randint(k3, (num,), 0, h - patch + 1)
+def random_patches(rng, images, num, patch):
+  """Random P x P patches of images (N, H, W, 3) (host side): view, top-left corner, colours."""
+  n, h, w = images.shape[:3]
+  cam = rng.integers(0, n, num)
+  x0 = rng.integers(0, w - patch + 1, num)
+  y0 = rng.integers(0, h - patch + 1, num)
+  g = np.arange(patch)
+  target = images[cam[:, None, None], y0[:, None, None] + g[None, :, None],
+                  x0[:, None, None] + g[None, None, :]]
+  return {"cam": cam.astype(np.int32), "x0": x0.astype(np.int32), "y0": y0.astype(np.int32),
+          "target": target}
+
+
+def patch_regions(x0, y0, patch, margin):
+  """Pixel coordinates (num, S, S), S = P + 2m, of each patch plus its margin (margins may reach
+  outside the image: rays extend beyond it)."""
   g = jnp.arange(-margin, patch + margin)
+  num = x0.shape[0]
   px = jnp.broadcast_to(x0[:, None, None] + g[None, None, :], (num, g.size, g.size))
   py = jnp.broadcast_to(y0[:, None, None] + g[None, :, None], (num, g.size, g.size))
-  inner = px[:, margin:margin + patch, margin:margin + patch], py[:, margin:margin + patch,
-                                                                   margin:margin + patch]
-  target = data["images"][cam[:, None, None], inner[1], inner[0]]
-  return cam, px, py, target
+  return px, py
 
 
-def radius_map(params, residual, data, cam, px, py, depth, config):
+def radius_map(params, residual, data, cam, px, py, depth, config, image_size):
   """Per-pixel CoC radius (before clipping) and the residual term, for region pixels."""
   near, far = data["near"][cam][:, None, None], data["far"][cam][:, None, None]
   lens = params["lens"]
@@ -54,7 +60,7 @@ def radius_map(params, residual, data, cam, px, py, depth, config):
   r = defocus.coc_radius(inv_depth, kappa, inv_s)
   delta = jnp.zeros_like(r)
   if config.defocus.residual:
-    h, w = data["images"].shape[1:3]
+    h, w = image_size
     pos = jnp.stack([(px + 0.5) / w * 2 - 1, (py + 0.5) / h * 2 - 1], -1)
     disp = (inv_depth - 1.0 / far) / (1.0 / near - 1.0 / far)
     camb = jnp.broadcast_to(cam[:, None, None], r.shape)
@@ -63,10 +69,14 @@ def radius_map(params, residual, data, cam, px, py, depth, config):
   return r, delta
 
 
-def make_defocus_loss(model, residual, config):
+def patches_per_device(config):
+  return max(config.train.batch_size // config.defocus.patch_size ** 2, 1)
+
+
+def make_defocus_loss(model, residual, config, image_size):
+  """loss_fn(params, key, data, batch) for a batch of random_patches (any number of patches)."""
   d, t = config.defocus, config.train
   patch, margin = d.patch_size, d.margin
-  num = max(t.batch_size // patch ** 2, 1)
   inner, outer, inv = patch_layout(patch, margin)
   side = patch + 2 * margin
   r_max = defocus.max_radius(margin, d.softness)
@@ -75,9 +85,11 @@ def make_defocus_loss(model, residual, config):
     rays = pipeline.rays_for_pixels(data, jnp.broadcast_to(cam[:, None], px.shape), px, py)
     return model.apply({"params": params}, key, rays, train=True)
 
-  def loss_fn(params, key, data):
-    k_pix, k_in, k_out = jax.random.split(key, 3)
-    cam, px, py, target = random_patches(k_pix, data, num, patch, margin)
+  def loss_fn(params, key, data, batch):
+    k_in, k_out = jax.random.split(key)
+    cam, target = batch["cam"], batch["target"]
+    num = cam.shape[0]
+    px, py = patch_regions(batch["x0"], batch["y0"], patch, margin)
     mp = pipeline.model_params(params)
     px, py = px.reshape(num, -1).astype(jnp.float32), py.reshape(num, -1).astype(jnp.float32)
     if d.margin_grad:
@@ -93,7 +105,7 @@ def make_defocus_loss(model, residual, config):
     if not d.depth_grad:
       depth = jax.lax.stop_gradient(depth)
     r, delta = radius_map(params, residual, data, cam, px.reshape(num, side, side),
-                          py.reshape(num, side, side), depth, config)
+                          py.reshape(num, side, side), depth, config, image_size)
     clipped = jnp.mean((r > r_max).astype(jnp.float32))
     r = jnp.clip(r, 0.0, r_max)
     blurred, _ = defocus.blur(rgb, r, margin, d.softness, d.normalize)
@@ -112,29 +124,19 @@ def make_defocus_loss(model, residual, config):
   return loss_fn
 
 
-def median_depth_focus(render_chunk, params, data, chunk, grid=(18, 24)):
+def median_depth_focus(render_fn, params, data, image_size, chunk, grid=(18, 24)):
   """focus_u of every training view at its median rendered depth (over opaque pixels)."""
-  n, h, w = data["images"].shape[:3]
+  n = data["near"].shape[0]
+  h, w = image_size
   gy, gx = grid
   ys = (np.arange(gy) + 0.5) * h / gy - 0.5
   xs = (np.arange(gx) + 0.5) * w / gx - 0.5
   py, px = np.meshgrid(ys, xs, indexing="ij")
   cam = np.repeat(np.arange(n), gy * gx)
   px, py = np.tile(px.reshape(-1), n), np.tile(py.reshape(-1), n)
-  total = cam.size
-  pad = (-total) % chunk
-  cam, px, py = [np.concatenate([a, np.zeros(pad, a.dtype)]) for a in (cam, px, py)]
-  depth, acc = [], []
-  for i in range(0, total + pad, chunk):
-    rays = pipeline.rays_for_pixels(data, jnp.asarray(cam[i:i + chunk]),
-                                    jnp.asarray(px[i:i + chunk], jnp.float32),
-                                    jnp.asarray(py[i:i + chunk], jnp.float32))
-    out = jax.device_get(render_chunk(params, rays))
-    depth.append(out["depth"])
-    acc.append(out["acc"])
-  depth = np.concatenate(depth)[:total].reshape(n, -1)
-  acc = np.concatenate(acc)[:total].reshape(n, -1)
+  out = pipeline.render_pixels(render_fn, params, data, cam, px, py, chunk)
+  depth, acc = out["depth"].reshape(n, -1), out["acc"].reshape(n, -1)
   med = np.array([np.median(dv[av > 0.5]) if np.sum(av > 0.5) > 10 else np.median(dv)
                   for dv, av in zip(depth, acc)])
-  near, far = np.asarray(data["near"]), np.asarray(data["far"])
+  near, far = parallel.to_host(data["near"]), parallel.to_host(data["far"])
   return np.clip(lens_lib.focus_u_from_depth(med, near, far), 0.0, 1.0)

@@ -17,6 +17,30 @@ def initial_lens(near, far, init_radius_px):
           "log_kappa": jnp.asarray(np.log(init_radius_px / half_range), jnp.float32)}
 
 
+def lens_from_file(path, names, near, far, scale):
+  """Lens parameters from a lens.json (per view "file", "focus_distance" in world units and
+  "coc_scale_px" = kappa in pixels x world units), for the views `names` (normalised near/far)."""
+  import json
+  import os
+  from macro_nerf.data import DataError
+  if not os.path.isfile(path):
+    raise DataError(f"{path}: lens file does not exist")
+  try:
+    with open(path) as f:
+      views = {v["file"]: v for v in json.load(f)["views"]}
+    rows = [views[n] for n in names]
+    s = np.array([float(v["focus_distance"]) for v in rows]) * scale
+    k = np.array([float(v["coc_scale_px"]) for v in rows]) * scale
+  except KeyError as e:
+    raise DataError(f"{path}: missing {e} (needs views[].file, focus_distance, coc_scale_px)") from None
+  except (ValueError, TypeError) as e:
+    raise DataError(f"{path}: not a lens file ({e})") from None
+  if not (np.all(s > 0) and np.all(k > 0)):
+    raise DataError(f"{path}: focus_distance and coc_scale_px must be > 0")
+  u = focus_u_from_depth(s, np.asarray(near, np.float64), np.asarray(far, np.float64))
+  return {"focus_u": jnp.asarray(u, jnp.float32), "log_kappa": jnp.asarray(np.log(k), jnp.float32)}
+
+
 def inv_focus(lens, near, far):
   return 1.0 / far + lens["focus_u"] * (1.0 / near - 1.0 / far)
 

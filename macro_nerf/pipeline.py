@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from macro_nerf import camera
+from macro_nerf import camera, parallel
 from macro_nerf import lens as lens_lib
 from macro_nerf.model import model_from_config
 
@@ -41,7 +41,10 @@ def make_optimizer(config):
   if not config.defocus.enabled:
     return field_tx
   d = config.defocus
-  lens_tx = optax.adam(schedule(config, d.lens_lr_init, d.lens_lr_final), b1=0.9, b2=0.99)
+  if d.learn_lens:
+    lens_tx = optax.adam(schedule(config, d.lens_lr_init, d.lens_lr_final), b1=0.9, b2=0.99)
+  else:
+    lens_tx = optax.set_to_zero()
   labels = lambda params: {k: ("lens" if k == "lens" else "field") for k in params}
   return optax.multi_transform({"field": field_tx, "lens": lens_tx}, labels)
 
@@ -73,7 +76,12 @@ def init_state(config, scene):
   params = model.init(key, key, dummy_rays(), train=False)["params"]
   if config.defocus.enabled:
     idx = scene.train_idx
-    lens = lens_lib.initial_lens(scene.near[idx], scene.far[idx], config.defocus.init_radius_px)
+    if config.defocus.lens_init:
+      lens = lens_lib.lens_from_file(os.path.join(scene.path, config.defocus.lens_init),
+                                     [scene.names[i] for i in idx], scene.near[idx],
+                                     scene.far[idx], scene.scale)
+    else:
+      lens = lens_lib.initial_lens(scene.near[idx], scene.far[idx], config.defocus.init_radius_px)
     res = residual_from_config(config, len(idx))
     res_params = res.init(jax.random.fold_in(key, 1), jnp.zeros((1,), jnp.int32),
                           jnp.zeros((1, 2)), jnp.zeros((1,)))["params"]
@@ -83,18 +91,17 @@ def init_state(config, scene):
   return model, tx, state
 
 
-# ----------------------------------------------------------------------------- data on device
+# ----------------------------------------------------------------------------- batches and cameras
 
-def device_data(scene, idx, images=None):
-  """The arrays a jit-compiled step or renderer needs for the views idx."""
-  images = scene.images if images is None else images
-  return {
-      "images": jnp.asarray(images[idx]),
-      "c2w": jnp.asarray(scene.c2w[idx]),
-      "intrinsics": jnp.asarray(scene.intrinsics[idx]),
-      "near": jnp.asarray(scene.near[idx]),
-      "far": jnp.asarray(scene.far[idx]),
+def device_data(scene, idx, mesh=None):
+  """The cameras of views idx, replicated on every device (pixels come in each step's batch)."""
+  data = {
+      "c2w": np.asarray(scene.c2w[idx]),
+      "intrinsics": np.asarray(scene.intrinsics[idx]),
+      "near": np.asarray(scene.near[idx]),
+      "far": np.asarray(scene.far[idx]),
   }
+  return parallel.replicate(data, mesh or parallel.make_mesh())
 
 
 def rays_for_pixels(data, cam, px, py):
@@ -108,28 +115,57 @@ def rays_for_pixels(data, cam, px, py):
                           cam[..., None].astype(jnp.int32))
 
 
-def random_pixels(key, data, batch_size):
-  """Uniformly random training pixels: (cam, px, py) and their colours."""
-  n, h, w = data["images"].shape[:3]
-  k1, k2, k3 = jax.random.split(key, 3)
-  cam = jax.random.randint(k1, (batch_size,), 0, n)
-  px = jax.random.randint(k2, (batch_size,), 0, w)
-  py = jax.random.randint(k3, (batch_size,), 0, h)
-  return cam, px, py, data["images"][cam, py, px]
+def step_rng(seed, step):
+  """The host random generator of one training step: the same on every process and on resume."""
+  return np.random.default_rng([seed, step])
+
+
+def random_pixels(rng, images, batch_size):
+  """Uniformly random training pixels of images (N, H, W, 3): view, pixel and colour."""
+  n, h, w = images.shape[:3]
+  cam = rng.integers(0, n, batch_size)
+  px = rng.integers(0, w, batch_size)
+  py = rng.integers(0, h, batch_size)
+  return {"cam": cam.astype(np.int32), "px": px.astype(np.int32), "py": py.astype(np.int32),
+          "target": images[cam, py, px]}
 
 
 # ----------------------------------------------------------------------------- rendering
 
-def make_render_fn(model):
-  @jax.jit
-  def render_chunk(params, rays):
+def make_render_fn(model, mesh=None):
+  """Jitted render of pixels (cam, px, py) sharded over the mesh; results replicated."""
+  mesh = mesh or parallel.make_mesh()
+
+  def render_chunk(params, data, cam, px, py):
+    rays = rays_for_pixels(data, cam, px, py)
     out = model.apply({"params": params}, jax.random.PRNGKey(0), rays, train=False)
     return {k: out[k] for k in ("rgb", "depth", "acc")}
-  return render_chunk
+
+  fn = jax.jit(render_chunk, out_shardings=parallel.replicated(mesh))
+  fn.mesh = mesh
+  return fn
 
 
-def render_view(render_chunk, params, data, cam, height, width, chunk, margin=0):
-  """Renders one view in fixed-size chunks (one compile); returns numpy rgb (linear), depth, acc.
+def render_pixels(render_fn, params, data, cam, px, py, chunk):
+  """Renders any number of pixels in fixed-size chunks (one compile; each chunk padded to a
+  multiple of the device count and sharded over the mesh); numpy outputs on every process."""
+  mesh = render_fn.mesh
+  chunk = parallel.round_up(chunk, mesh)
+  n = cam.size
+  pad = (-n) % chunk
+  cols = [np.concatenate([np.asarray(a), np.zeros(pad, np.asarray(a).dtype)])
+          for a in (cam, px, py)]
+  outs = []
+  for i in range(0, n + pad, chunk):
+    c, x, y = parallel.shard_batch((cols[0][i:i + chunk].astype(np.int32),
+                                    cols[1][i:i + chunk].astype(np.float32),
+                                    cols[2][i:i + chunk].astype(np.float32)), mesh)
+    outs.append(parallel.to_host(render_fn(params, data, c, x, y)))
+  return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+
+
+def render_view(render_fn, params, data, cam, height, width, chunk, margin=0):
+  """Renders one view; returns numpy rgb (linear), depth, acc.
 
   margin > 0 also renders that many pixels beyond every edge (rays extend past the frame), which
   the defocus blur of the border needs.
@@ -138,17 +174,7 @@ def render_view(render_chunk, params, data, cam, height, width, chunk, margin=0)
                        indexing="ij")
   height, width = height + 2 * margin, width + 2 * margin
   px, py = px.reshape(-1), py.reshape(-1)
-  n = px.size
-  pad = (-n) % chunk
-  px = np.concatenate([px, np.zeros(pad, px.dtype)])
-  py = np.concatenate([py, np.zeros(pad, py.dtype)])
-  outs = []
-  for i in range(0, n + pad, chunk):
-    c = jnp.full((chunk,), cam, jnp.int32)
-    rays = rays_for_pixels(data, c, jnp.asarray(px[i:i + chunk], jnp.float32),
-                           jnp.asarray(py[i:i + chunk], jnp.float32))
-    outs.append(jax.device_get(render_chunk(params, rays)))
-  out = {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+  out = render_pixels(render_fn, params, data, np.full(px.size, cam, np.int32), px, py, chunk)
   return {k: v.reshape(height, width, *v.shape[1:]) for k, v in out.items()}
 
 
@@ -160,7 +186,8 @@ def checkpoint_manager(workdir, keep=2):
 
 
 def restore_latest(mgr, state):
-  """Newest complete checkpoint (orbax only lists finalised ones) or None."""
+  """Newest complete checkpoint (orbax only lists finalised ones) or None; restored with the
+  shardings of `state`."""
   step = mgr.latest_step()
   if step is None:
     return None
@@ -168,12 +195,14 @@ def restore_latest(mgr, state):
   return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
-def load_run(workdir):
-  """Config, scene, model and the newest checkpoint's state of a training workdir."""
+def load_run(workdir, mesh=None):
+  """Config, scene, model and the newest checkpoint's state of a training workdir (restored
+  replicated over the mesh, whatever device count wrote it)."""
   from macro_nerf.data import load_scene
   config = load_config(workdir)
   scene = load_scene(config)
   model, _, state = init_state(config, scene)
+  state = parallel.replicate(state, mesh or parallel.make_mesh())
   mgr = checkpoint_manager(workdir)
   restored = restore_latest(mgr, state)
   mgr.close()

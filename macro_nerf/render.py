@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from macro_nerf import defocus, image_utils, pipeline
+from macro_nerf import defocus, image_utils, parallel, pipeline
 from macro_nerf import lens as lens_lib
 from macro_nerf.data import DataError
 
@@ -60,12 +60,17 @@ def render(workdir, view=None, focus=None, kappa=None, aperture=1.0, focus_pull=
   config, scene, model, state = pipeline.load_run(workdir)
   i = view_index(scene, view)
   out_dir = output or os.path.join(workdir, "render")
-  os.makedirs(out_dir, exist_ok=True)
+  main_process = parallel.is_main()  # every process renders its share; process 0 writes
+  if main_process:
+    os.makedirs(out_dir, exist_ok=True)
   stem = os.path.splitext(scene.names[i])[0]
   data = pipeline.device_data(scene, np.arange(len(scene.names)))
-  render_chunk = pipeline.make_render_fn(model)
-  out = pipeline.render_view(render_chunk, pipeline.model_params(state.params), data, i,
+  render_fn = pipeline.make_render_fn(model)
+  out = pipeline.render_view(render_fn, pipeline.model_params(state.params), data, i,
                              scene.height, scene.width, config.eval.chunk, margin=margin)
+  if not main_process:
+    return {"view": scene.names[i], "files": []}
+  state = parallel.to_host(state)
   depth = out["depth"] / scene.scale  # world units
   inner = (slice(margin, margin + scene.height), slice(margin, margin + scene.width))
   image_utils.save_png(os.path.join(out_dir, f"{stem}_sharp.png"),
@@ -108,10 +113,12 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   try:
+    parallel.initialize_from_flags()
     res = render(f.workdir, f.view, f.focus, f.kappa, f.aperture, f.focus_pull, f.margin, f.output)
   except (DataError, FileNotFoundError, ValueError) as e:
     sys.exit(f"error: {e}")
-  print(json.dumps({k: v for k, v in res.items() if k != "files"} | {"written": len(res["files"])}))
+  if parallel.is_main():
+    print(json.dumps({k: v for k, v in res.items() if k != "files"} | {"written": len(res["files"])}))
 
 
 def console_main():
@@ -123,6 +130,7 @@ def console_main():
   flags.DEFINE_integer("focus_pull", 0, "Frames of a focus pull from near to far (0: none).")
   flags.DEFINE_integer("margin", 12, "Pixels rendered beyond the frame; larger radii are clipped.")
   flags.DEFINE_string("output", None, "Output folder (default WD/render).")
+  parallel.define_flags()
   flags.mark_flags_as_required(["workdir"])
   app.run(main)
 

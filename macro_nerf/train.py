@@ -16,7 +16,7 @@ import orbax.checkpoint as ocp
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from macro_nerf import defocus_training, pipeline
+from macro_nerf import defocus_training, parallel, pipeline
 from macro_nerf.data import DataError, load_scene
 from macro_nerf.image_utils import linear_to_srgb
 from macro_nerf.model import proposal_losses
@@ -27,13 +27,12 @@ def make_ray_loss(model, config):
   """The naive loss: random pixels, each rendered as one sharp ray."""
   t = config.train
 
-  def loss_fn(params, key, data):
-    k_pix, k_model = jax.random.split(key)
-    cam, px, py, target = pipeline.random_pixels(k_pix, data, t.batch_size)
-    rays = pipeline.rays_for_pixels(data, cam, px.astype(jnp.float32), py.astype(jnp.float32))
-    out = model.apply({"params": pipeline.model_params(params)}, k_model, rays, train=True)
+  def loss_fn(params, key, data, batch):
+    rays = pipeline.rays_for_pixels(data, batch["cam"], batch["px"].astype(jnp.float32),
+                                    batch["py"].astype(jnp.float32))
+    out = model.apply({"params": pipeline.model_params(params)}, key, rays, train=True)
     pred = linear_to_srgb(out["rgb"])
-    mse = jnp.mean((pred - target) ** 2)
+    mse = jnp.mean((pred - batch["target"]) ** 2)
     inter, dist = proposal_losses(out["levels"])
     loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist
     return loss, {"loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
@@ -42,12 +41,17 @@ def make_ray_loss(model, config):
   return loss_fn
 
 
-def make_train_step(loss_fn, tx):
-  """One jit-compiled step: loss, gradients, clipped Adam; the state is donated."""
+def make_train_step(loss_fn, tx, mesh=None):
+  """One jit-compiled step: loss, gradients, clipped Adam; the state is donated.
 
-  def step(state, data, base_key):
+  The batch comes sharded over the mesh's 'data' axis, state and cameras replicated; XLA inserts
+  the all-reduce of the gradients, and the new state comes out replicated.
+  """
+  repl = parallel.replicated(mesh or parallel.make_mesh())
+
+  def step(state, data, batch, base_key):
     key = jax.random.fold_in(base_key, state.step)
-    grads, stats = jax.grad(loss_fn, has_aux=True)(state.params, key, data)
+    grads, stats = jax.grad(loss_fn, has_aux=True)(state.params, key, data, batch)
     grad_sq = sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads))
     # NaN/Inf guard: a bad step leaves parameters and optimiser state as they were.
     ok = jnp.isfinite(stats["loss"]) & jnp.isfinite(grad_sq)
@@ -60,7 +64,7 @@ def make_train_step(loss_fn, tx):
     return state.replace(step=state.step + 1, params=keep(params, state.params),
                          opt_state=keep(opt_state, state.opt_state)), stats
 
-  return jax.jit(step, donate_argnums=(0,))
+  return jax.jit(step, donate_argnums=(0,), out_shardings=(repl, repl))
 
 
 class Logger:
@@ -95,11 +99,12 @@ def _check_patch_fits(config, scene):
                     f"({scene.width}x{scene.height})")
 
 
-def _init_focus_from_depth(model, state, data, config):
-  render_chunk = pipeline.make_render_fn(model)
+def _init_focus_from_depth(model, state, data, config, image_size, mesh):
+  render_fn = pipeline.make_render_fn(model, mesh)
   params = state.params
-  u = defocus_training.median_depth_focus(render_chunk, params["model"], data, config.eval.chunk)
-  lens = dict(params["lens"], focus_u=jnp.asarray(u, jnp.float32))
+  u = defocus_training.median_depth_focus(render_fn, params["model"], data, image_size,
+                                          config.eval.chunk)
+  lens = dict(params["lens"], focus_u=parallel.replicate(np.asarray(u, np.float32), mesh))
   return state.replace(params=dict(params, lens=lens))
 
 
@@ -123,8 +128,9 @@ def _flat(d, prefix=""):
   return out
 
 
-def check_workdir(config, workdir, overwrite=False):
-  """Refuses a workdir that holds a run with another config, unless overwrite (which clears it)."""
+def check_workdir(config, workdir, overwrite=False, clear=True):
+  """Refuses a workdir that holds a run with another config, unless overwrite (which clears it,
+  when `clear`: in a multi-process run only process 0 touches files)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     return
@@ -139,6 +145,9 @@ def check_workdir(config, workdir, overwrite=False):
     more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
     raise TrainingError(f"{workdir} holds a run with a different config: {k} is {old.get(k)!r} "
                         f"there, {new.get(k)!r} here{more}; use another workdir or --overwrite")
+  parallel.sync("workdir read")
+  if not clear:
+    return
   for name in ("checkpoints", "eval", "tensorboard", "render"):
     shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
   for name in ("train_log.jsonl", "config.json"):
@@ -146,37 +155,60 @@ def check_workdir(config, workdir, overwrite=False):
       os.remove(os.path.join(workdir, name))
 
 
-def train(config, workdir, progress=True, overwrite=False):
-  """Trains (or resumes) to config.train.max_steps; returns the final state and a summary."""
+def train(config, workdir, progress=True, overwrite=False, mesh=None):
+  """Trains (or resumes) to config.train.max_steps; returns the final state and a summary.
+
+  Data-parallel over every device of every process (`mesh`, default all): config.train.batch_size
+  is per device, the global batch is that times the device count.
+  """
   from tqdm import tqdm
-  check_workdir(config, workdir, overwrite)
+  mesh = mesh or parallel.make_mesh()
+  main_process = parallel.is_main()
+  check_workdir(config, workdir, overwrite, clear=main_process)
   scene = load_scene(config)
-  pipeline.save_config(config, workdir)
+  parallel.sync("workdir checked")
+  if main_process:
+    pipeline.save_config(config, workdir)
   model, tx, state = pipeline.init_state(config, scene)
+  state = parallel.replicate(state, mesh)
   mgr = pipeline.checkpoint_manager(workdir, config.train.keep_checkpoints)
   restored = pipeline.restore_latest(mgr, state)
   if restored is not None:
     state = restored
-  data = pipeline.device_data(scene, scene.train_idx)
-  ray_step = make_train_step(make_ray_loss(model, config), tx)
+  data = pipeline.device_data(scene, scene.train_idx, mesh)
+  images = scene.images[scene.train_idx]
+  image_size = (scene.height, scene.width)
+  ray_step = make_train_step(make_ray_loss(model, config), tx, mesh)
   defocus_on = config.defocus.enabled
   warmup = config.defocus.warmup_steps if defocus_on else 0
+  num_rays = config.train.batch_size * mesh.size
   if defocus_on:
     _check_patch_fits(config, scene)
     residual = pipeline.residual_from_config(config, len(scene.train_idx))
     patch_step = make_train_step(
-        defocus_training.make_defocus_loss(model, residual, config), tx)
+        defocus_training.make_defocus_loss(model, residual, config, image_size), tx, mesh)
+    num_patches = defocus_training.patches_per_device(config) * mesh.size
+
+  def batch_for(name, step):
+    rng = pipeline.step_rng(config.seed, step)
+    if name == "ray":
+      b = pipeline.random_pixels(rng, images, num_rays)
+    else:
+      b = defocus_training.random_patches(rng, images, num_patches, config.defocus.patch_size)
+    return parallel.shard_batch(b, mesh)
+
   base_key = jax.random.PRNGKey(config.seed + 1)
-  logger = Logger(workdir)
-  start = int(state.step)
+  logger = Logger(workdir) if main_process else None
+  start = int(parallel.to_host(state.step))
   max_steps = config.train.max_steps
   t0 = time.time()
   compile_s = 0.0
   phases = {}  # name -> [steps timed, seconds]: steady-state cost of each kind of step
   phase, t_phase, timed_from = None, None, None
-  bad_run, bad_total = 0, 0
-  bar = tqdm(total=max_steps, initial=start, disable=not progress, desc="train", dynamic_ncols=True)
-  stats = None
+  bad = {"run": 0, "total": 0}
+  bar = tqdm(total=max_steps, initial=start, disable=not (progress and main_process), desc="train",
+             dynamic_ncols=True)
+  pending = None  # (step, stats) whose NaN flag is read one step late, so the host runs ahead
 
   def close_phase(step):
     if phase is not None and timed_from is not None:
@@ -185,50 +217,65 @@ def train(config, workdir, progress=True, overwrite=False):
       acc[0] += step - timed_from
       acc[1] += time.time() - t_phase
 
+  def check_bad(step, stats):
+    is_bad = float(parallel.to_host(stats["bad_step"])) > 0
+    bad["run"] = bad["run"] + 1 if is_bad else 0
+    bad["total"] += is_bad
+    if bad["run"] >= config.train.max_bad_steps:
+      last = mgr.latest_step()
+      raise TrainingError(
+          f"{workdir}: {bad['run']} consecutive steps with NaN/Inf loss or gradients (to step "
+          f"{step}); stopped. Last good checkpoint: "
+          f"{'step ' + str(last) if last is not None else 'none'}")
+
   try:
     for step in range(start + 1, max_steps + 1):
       name = "patch" if defocus_on and step > warmup else "ray"
+      batch = batch_for(name, step)
       if name != phase:  # a new kind of step: time its compile apart from its steady state
         close_phase(step - 1)
-        if name == "patch" and step == warmup + 1 and warmup > 0:
+        if (name == "patch" and step == warmup + 1 and warmup > 0
+            and not config.defocus.lens_init):
           # Blur starts now; focus starts at each photo's median rendered depth.
-          state = _init_focus_from_depth(model, state, data, config)
+          state = _init_focus_from_depth(model, state, data, config, image_size, mesh)
         t_c = time.time()
-        state, stats = (patch_step if name == "patch" else ray_step)(state, data, base_key)
+        state, stats = (patch_step if name == "patch" else ray_step)(state, data, batch, base_key)
         jax.block_until_ready(state.step)
         compile_s += time.time() - t_c
         phase, t_phase, timed_from = name, time.time(), step
       else:
-        state, stats = (patch_step if name == "patch" else ray_step)(state, data, base_key)
+        state, stats = (patch_step if name == "patch" else ray_step)(state, data, batch, base_key)
       bar.update(1)
-      bad_run = bad_run + 1 if float(stats["bad_step"]) else 0
-      bad_total += bool(bad_run)
-      if bad_run >= config.train.max_bad_steps:
-        last = mgr.latest_step()
-        raise TrainingError(
-            f"{workdir}: {bad_run} consecutive steps with NaN/Inf loss or gradients (to step "
-            f"{step}); stopped. Last good checkpoint: "
-            f"{'step ' + str(last) if last is not None else 'none'}")
-      if step % config.train.log_every == 0 or step == max_steps:
-        s = {k: float(v) for k, v in jax.device_get(stats).items()}
+      if pending is not None:
+        check_bad(*pending)
+      pending = (step, stats)
+      log_now = step % config.train.log_every == 0 or step == max_steps
+      save_now = step % config.train.checkpoint_every == 0 or step == max_steps
+      if log_now or save_now:
+        check_bad(*pending)
+        pending = None
+      if log_now and main_process:
+        s = {k: float(v) for k, v in parallel.to_host(stats).items()}
         elapsed = time.time() - t_phase
         s["steps_per_sec"] = (step - timed_from) / max(elapsed, 1e-9)
-        s["rays_per_sec"] = s["steps_per_sec"] * config.train.batch_size
-        s["bad_steps_total"] = bad_total
+        s["rays_per_sec"] = s["steps_per_sec"] * num_rays
+        s["bad_steps_total"] = bad["total"]
         logger.write(step, s)
         bar.set_postfix(psnr=f"{s['psnr']:.2f}", loss=f"{s['loss']:.4f}")
-      if (step % config.train.checkpoint_every == 0 or step == max_steps) and not bad_run:
+      if save_now and not bad["run"]:
         mgr.save(step, args=ocp.args.StandardSave(state))
     close_phase(max_steps)
     mgr.wait_until_finished()
   finally:
     bar.close()
-    logger.close()
+    if logger is not None:
+      logger.close()
     mgr.close()
   wall = time.time() - t0
   steps = max_steps - start
   timed = sum(v[0] for v in phases.values())
-  summary = {"steps": steps, "wall_s": wall, "compile_s": compile_s,
+  summary = {"steps": steps, "wall_s": wall, "compile_s": compile_s, "devices": mesh.size,
+             "processes": jax.process_count(), "global_batch": num_rays,
              "steps_per_sec": timed / max(sum(v[1] for v in phases.values()), 1e-9) if timed else None,
              "phase_steps_per_sec": {k: v[0] / max(v[1], 1e-9) for k, v in phases.items() if v[0]}}
   return scene, model, state, summary
@@ -241,10 +288,12 @@ def main(argv):
   if not config.data.path:
     sys.exit("error: set --config.data.path=SCENE_FOLDER")
   try:
+    parallel.initialize_from_flags()
     _, _, _, summary = train(config, flags.FLAGS.workdir, overwrite=flags.FLAGS.overwrite)
-  except (DataError, TrainingError) as e:
+  except (DataError, TrainingError, ValueError) as e:
     sys.exit(f"error: {e}")
-  print(json.dumps(summary))
+  if parallel.is_main():
+    print(json.dumps(summary))
 
 
 def console_main():
@@ -252,6 +301,7 @@ def console_main():
   config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
   flags.DEFINE_string("workdir", None, "Where checkpoints, logs and results go.")
   flags.DEFINE_bool("overwrite", False, "Start over in a workdir that holds a different run.")
+  parallel.define_flags()
   flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)
 

@@ -70,18 +70,19 @@ def test_nan_step_is_skipped_and_counted():
   params = {"w": jnp.ones(3)}
   tx = optax.adam(0.1)
 
-  def loss_fn(p, key, data):
-    loss = jnp.sum(p["w"] ** 2) * data["scale"]
+  def loss_fn(p, key, data, batch):
+    loss = jnp.sum(p["w"] ** 2) * data["scale"] * jnp.mean(batch)
     return loss, {"loss": loss}
 
   step = train.make_train_step(loss_fn, tx)
   state = pipeline.TrainState(step=jnp.array(0, jnp.int32), params=params,
                               opt_state=tx.init(params))
-  state, stats = step(state, {"scale": jnp.float32(np.nan)}, jax.random.PRNGKey(0))
+  batch = jnp.ones(4)
+  state, stats = step(state, {"scale": jnp.float32(np.nan)}, batch, jax.random.PRNGKey(0))
   assert float(stats["bad_step"]) == 1.0 and int(state.step) == 1
   np.testing.assert_array_equal(np.asarray(state.params["w"]), np.ones(3))
   assert int(state.opt_state[0].count) == 0  # the optimiser did not move either
-  state, stats = step(state, {"scale": jnp.float32(1.0)}, jax.random.PRNGKey(0))
+  state, stats = step(state, {"scale": jnp.float32(1.0)}, batch, jax.random.PRNGKey(0))
   assert float(stats["bad_step"]) == 0.0 and np.all(np.asarray(state.params["w"]) < 1.0)
 
 
@@ -97,8 +98,8 @@ def test_repeated_nan_steps_stop_the_run_with_last_good_checkpoint(scene, tmp_pa
   def poisoned(model, config):
     fn = real(model, config)
 
-    def loss_fn(params, key, data):
-      loss, stats = fn(params, key, data)
+    def loss_fn(params, key, data, batch):
+      loss, stats = fn(params, key, data, batch)
       return loss * jnp.nan, dict(stats, loss=loss * jnp.nan)
     return loss_fn
 

@@ -82,12 +82,14 @@ def test_defocus_gradients_reach_lens_residual_and_field(tiny_scene):
   scene = data_lib.load_scene(c)
   model, _, state = pipeline.init_state(c, scene)
   residual = pipeline.residual_from_config(c, len(scene.train_idx))
-  loss_fn = defocus_training.make_defocus_loss(model, residual, c)
+  loss_fn = defocus_training.make_defocus_loss(model, residual, c, (scene.height, scene.width))
   data = pipeline.device_data(scene, scene.train_idx)
+  batch = defocus_training.random_patches(np.random.default_rng(0), scene.images[scene.train_idx],
+                                          2, c.defocus.patch_size)
   # A non-zero residual output layer, so gradients also reach its hidden layers.
   params = jax.tree_util.tree_map_with_path(
       lambda p, x: x + 0.01 if "out" in jax.tree_util.keystr(p) else x, state.params)
-  grads, stats = jax.grad(loss_fn, has_aux=True)(params, jax.random.PRNGKey(0), data)
+  grads, stats = jax.grad(loss_fn, has_aux=True)(params, jax.random.PRNGKey(0), data, batch)
   for leaf in jax.tree.leaves(grads):
     assert np.all(np.isfinite(leaf))
   for g in (grads["lens"]["focus_u"], grads["lens"]["log_kappa"]):

@@ -1,0 +1,75 @@
+"""Run by test_parallel.py in a subprocess with N forced host devices: the same global batch through
+a 1-device and an all-device mesh; prints the largest differences as JSON.
+
+  XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/parallel_worker.py SCENE
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from macro_nerf import defocus_training, parallel, pipeline, train  # noqa: E402
+from macro_nerf.data import load_scene  # noqa: E402
+from test_train_smoke import defocus_config  # noqa: E402
+
+
+def run(config, scene, mesh, kind, global_batch, steps=2):
+  """`steps` training steps of one kind on `mesh`, then a sharded render of view 0."""
+  model, tx, state = pipeline.init_state(config, scene)
+  state = parallel.replicate(state, mesh)
+  data = pipeline.device_data(scene, scene.train_idx, mesh)
+  images = scene.images[scene.train_idx]
+  size = (scene.height, scene.width)
+  if kind == "ray":
+    loss = train.make_ray_loss(model, config)
+  else:
+    residual = pipeline.residual_from_config(config, len(scene.train_idx))
+    loss = defocus_training.make_defocus_loss(model, residual, config, size)
+  step = train.make_train_step(loss, tx, mesh)
+  losses, hlo = [], ""
+  for i in range(1, steps + 1):
+    rng = pipeline.step_rng(config.seed, i)
+    if kind == "ray":
+      b = pipeline.random_pixels(rng, images, global_batch)
+    else:
+      b = defocus_training.random_patches(rng, images, global_batch, config.defocus.patch_size)
+    b = parallel.shard_batch(b, mesh)
+    if not hlo:  # the compiled step: XLA must have inserted the gradient all-reduce
+      hlo = step.lower(state, data, b, jax.random.PRNGKey(1)).compile().as_text()
+    state, stats = step(state, data, b, jax.random.PRNGKey(1))
+    losses.append(float(parallel.to_host(stats["loss"])))
+  render_fn = pipeline.make_render_fn(model, mesh)
+  out = pipeline.render_view(render_fn, pipeline.model_params(state.params), data, 0,
+                             scene.height, scene.width, chunk=100)
+  return parallel.to_host(state.params), losses, out, "all-reduce" in hlo
+
+
+def max_diff(a, b):
+  return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def main(scene_path):
+  config = defocus_config(scene_path)
+  scene = load_scene(config)
+  one, every = parallel.make_mesh(jax.devices()[:1]), parallel.make_mesh()
+  result = {"devices": every.size}
+  # Ray steps (naive model) and patch steps (defocus model), same global batch on both meshes.
+  for kind, enabled, batch in (("ray", False, 64), ("patch", True, 4)):
+    config.defocus.enabled = enabled
+    p1, l1, r1, _ = run(config, scene, one, kind, batch)
+    pn, ln, rn, all_reduce = run(config, scene, every, kind, batch)
+    result[kind] = {"param_max_diff": max_diff(p1, pn),
+                    "param_max_abs": max(float(np.max(np.abs(x))) for x in jax.tree.leaves(p1)),
+                    "loss_1": l1, "loss_n": ln, "all_reduce": all_reduce,
+                    "render_max_diff": max(float(np.max(np.abs(r1[k] - rn[k]))) for k in r1)}
+  print(json.dumps(result))
+
+
+if __name__ == "__main__":
+  main(sys.argv[1])
