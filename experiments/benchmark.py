@@ -10,7 +10,9 @@ Modes, all with the same config and step budget:
 Without --modes the config runs as given. `--devices=1,4` runs the config once per device count,
 each in its own process with that many devices (on a CPU host, forced host-platform devices), at
 the same global batch (train.batch_size is per device: it is divided by the count), and reports
-steps/s for each; `--eval=false` skips the evaluation. Per mode: steady-state steps/s and rays/s of every kind of
+steps/s for each; `--eval=false` skips the evaluation. `--curve_every=N` also evaluates the
+held-out views every N steps (same schedule as the full run) and writes ROOT/curves.json and, with
+matplotlib, ROOT/curves.png: PSNR against training wall seconds per mode. Per mode: steady-state steps/s and rays/s of every kind of
 step (compile excluded), compile seconds, wall time, held-out PSNR/SSIM and, when the scene has
 images_sharp, the PSNR of the deblurred training views. Peak RSS is the process's maximum so far.
 The last line is one JSON object with every mode and, for defocus, the cost of a patch step
@@ -38,6 +40,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Root for the runs (default: a t
 _MODES = flags.DEFINE_list("modes", [], "Any of defocus, naive, oracle (default: the config as is).")
 _DEVICES = flags.DEFINE_list("devices", [], "Device counts to compare, e.g. 1,4 (one process each).")
 _EVAL = flags.DEFINE_bool("eval", True, "Evaluate after training (PSNR/SSIM).")
+_CURVE = flags.DEFINE_integer("curve_every", 0, "Also record held-out PSNR every N steps against "
+                              "training wall seconds (quality-versus-time curves).")
 
 
 def mode_config(config, mode):
@@ -55,8 +59,39 @@ def mode_config(config, mode):
   return c
 
 
+def train_with_curve(config, wd, every):
+  """Trains in segments of `every` steps (the schedule of the full run), evaluating the held-out
+  views after each; returns the summary of the whole run and [(step, train seconds, PSNR)]."""
+  curve, wall, compile_s, timed, timed_s = [], 0.0, 0.0, {}, {}
+  stops = sorted(set(list(range(every, config.train.max_steps, every)) + [config.train.max_steps]))
+  for i, stop in enumerate(stops):
+    _, _, _, summary = train.train(config, wd, progress=False, stop_at=stop)
+    # Each segment re-compiles; an unbroken run compiles once, so count only the first.
+    wall += summary["wall_s"] - (summary["compile_s"] if i else 0.0)
+    compile_s += summary["compile_s"]
+    for k, v in summary["phase_steps_per_sec"].items():  # merge the segments' steady states
+      n = summary["steps"] if len(summary["phase_steps_per_sec"]) == 1 else None
+      if n:
+        timed[k] = timed.get(k, 0) + n
+        timed_s[k] = timed_s.get(k, 0.0) + n / v
+    m = eval_lib.evaluate(wd, progress=False, splits=("test",))
+    curve.append({"step": stop, "train_wall_s": wall, "test_psnr": m.get("test", {}).get("psnr")})
+    print(json.dumps({"curve_point": curve[-1], "defocus": bool(config.defocus.enabled),
+                      "image_dir": config.data.image_dir}), flush=True)
+  phases = {k: timed[k] / timed_s[k] for k in timed}
+  total = sum(timed.values())
+  summary = dict(summary, steps=config.train.max_steps, wall_s=wall, compile_s=compile_s,
+                 phase_steps_per_sec=phases,
+                 steps_per_sec=total / sum(timed_s.values()) if total else None)
+  return summary, curve
+
+
 def run_one(config, wd):
-  _, _, _, summary = train.train(config, wd, progress=False)
+  curve = None
+  if _CURVE.value:
+    summary, curve = train_with_curve(config, wd, _CURVE.value)
+  else:
+    _, _, _, summary = train.train(config, wd, progress=False)
   metrics = eval_lib.evaluate(wd, progress=False) if _EVAL.value else {}
   phases = summary["phase_steps_per_sec"]
   return {
@@ -73,8 +108,34 @@ def run_one(config, wd):
       "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
       "test_psnr": metrics.get("test", {}).get("psnr"), "test_ssim": metrics.get("test", {}).get("ssim"),
       "train_deblur_psnr": metrics.get("train_deblur", {}).get("psnr"),
-      "workdir": wd,
+      "curve": curve, "workdir": wd,
   }
+
+
+def save_curves(out, root):
+  """curves.json and, with matplotlib, curves.png: held-out PSNR against training seconds."""
+  curves = {m: out[m]["curve"] for m in _MODES.value if out[m].get("curve")}
+  if not curves:
+    return
+  with open(os.path.join(root, "curves.json"), "w") as f:
+    json.dump(curves, f, indent=1)
+  try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+  except ImportError:
+    print("matplotlib not installed: curves.json written, no plot", file=sys.stderr)
+    return
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for mode, c in curves.items():
+    ax.plot([p["train_wall_s"] for p in c], [p["test_psnr"] for p in c], "o-", label=mode)
+  ax.set_xlabel("training wall time (s)")
+  ax.set_ylabel("held-out PSNR (dB)")
+  ax.set_title(os.path.basename(os.path.normpath(out["scene"])))
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(os.path.join(root, "curves.png"), dpi=120)
 
 
 def device_sweep(config, root, argv):
@@ -118,6 +179,7 @@ def main(argv):
     for mode in _MODES.value:
       out[mode] = run_one(mode_config(config, mode), os.path.join(root, mode))
       print(json.dumps({"mode": mode, **out[mode]}), flush=True)
+    save_curves(out, root)
   print(json.dumps(out))
 
 

@@ -28,7 +28,7 @@ def lens_report(params, scene):
           for i, f, k in zip(idx, focus, kappa)}
 
 
-def evaluate(workdir, progress=True):
+def evaluate(workdir, progress=True, splits=("test", "train_deblur")):
   from tqdm import tqdm
   config, scene, model, restored = pipeline.load_run(workdir)
   params = pipeline.model_params(restored.params)
@@ -36,8 +36,8 @@ def evaluate(workdir, progress=True):
   out_dir = os.path.join(workdir, "eval")
   main_process = parallel.is_main()  # every process renders its share; process 0 writes
   metrics = {"step": int(parallel.to_host(restored.step))}
-  splits = [("test", scene.test_idx, scene.images),
-            ("train_deblur", scene.train_idx, scene.sharp_images)]
+  splits = [s for s in [("test", scene.test_idx, scene.images),
+                        ("train_deblur", scene.train_idx, scene.sharp_images)] if s[0] in splits]
   data = pipeline.device_data(scene, np.arange(len(scene.names)))
   for split, idx, reference in splits:
     if main_process:

@@ -155,8 +155,9 @@ def check_workdir(config, workdir, overwrite=False, clear=True):
       os.remove(os.path.join(workdir, name))
 
 
-def train(config, workdir, progress=True, overwrite=False, mesh=None):
-  """Trains (or resumes) to config.train.max_steps; returns the final state and a summary.
+def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=None):
+  """Trains (or resumes) to config.train.max_steps (or only to step `stop_at`, with the schedule
+  of the full run, checkpointing there); returns the final state and a summary.
 
   Data-parallel over every device of every process (`mesh`, default all): config.train.batch_size
   is per device, the global batch is that times the device count.
@@ -200,7 +201,7 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None):
   base_key = jax.random.PRNGKey(config.seed + 1)
   logger = Logger(workdir) if main_process else None
   start = int(parallel.to_host(state.step))
-  max_steps = config.train.max_steps
+  max_steps = config.train.max_steps if stop_at is None else min(stop_at, config.train.max_steps)
   t0 = time.time()
   compile_s = 0.0
   phases = {}  # name -> [steps timed, seconds]: steady-state cost of each kind of step
