@@ -72,6 +72,11 @@ class Model(nn.Module):
     return {"rgb": color, "depth": depth, "acc": acc, "levels": levels}
 
 
+  def query(self, x, viewdirs):
+    """Density and linear RGB of the final field at normalised scene points x (..., 3)."""
+    return self.field(to_grid(x), viewdirs)
+
+
 def model_from_config(config) -> Model:
   m = config.model
   return Model(prop_samples=tuple(m.prop_samples), nerf_samples=m.nerf_samples,

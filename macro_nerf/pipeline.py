@@ -164,6 +164,39 @@ def render_pixels(render_fn, params, data, cam, px, py, chunk):
   return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
 
 
+def make_query_fn(model, mesh=None):
+  """Jitted field query at points (normalised scene coordinates), sharded over the mesh; for
+  density grids (mesh export) and vertex colours."""
+  mesh = mesh or parallel.make_mesh()
+
+  def query(params, x, viewdirs):
+    density, rgb = model.apply({"params": params}, x, viewdirs, method=model.query)
+    return {"density": density, "rgb": rgb}
+
+  fn = jax.jit(query, out_shardings=parallel.replicated(mesh))
+  fn.mesh = mesh
+  return fn
+
+
+def query_points(query_fn, params, points, chunk, viewdirs=None):
+  """Density and linear RGB at any number of points (N, 3), in sharded fixed-size chunks.
+  viewdirs (N, 3) default to looking down -z."""
+  mesh = query_fn.mesh
+  chunk = parallel.round_up(chunk, mesh)
+  points = np.asarray(points, np.float32)
+  n = points.shape[0]
+  if viewdirs is None:
+    viewdirs = np.broadcast_to(np.array([0.0, 0.0, -1.0], np.float32), points.shape)
+  pad = (-n) % chunk
+  pts = np.concatenate([points, np.zeros((pad, 3), np.float32)])
+  vds = np.concatenate([np.asarray(viewdirs, np.float32), np.zeros((pad, 3), np.float32)])
+  outs = []
+  for i in range(0, n + pad, chunk):
+    x, v = parallel.shard_batch((pts[i:i + chunk], vds[i:i + chunk]), mesh)
+    outs.append(parallel.to_host(query_fn(params, x, v)))
+  return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+
+
 def render_view(render_fn, params, data, cam, height, width, chunk, margin=0):
   """Renders one view; returns numpy rgb (linear), depth, acc.
 

@@ -46,6 +46,11 @@ def run(config, scene, mesh, kind, global_batch, steps=2):
   render_fn = pipeline.make_render_fn(model, mesh)
   out = pipeline.render_view(render_fn, pipeline.model_params(state.params), data, 0,
                              scene.height, scene.width, chunk=100)
+  # Field queries (density grids for meshes, vertex colours) go through the same sharding.
+  pts = np.random.default_rng(0).uniform(-1, 1, (1001, 3))
+  q = pipeline.query_points(pipeline.make_query_fn(model, mesh), pipeline.model_params(state.params),
+                            pts, chunk=256)
+  out = dict(out, query_density=q["density"], query_rgb=q["rgb"])
   return parallel.to_host(state.params), losses, out, "all-reduce" in hlo
 
 
