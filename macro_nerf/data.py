@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import shutil
+import stat
 import tempfile
 from typing import List, Optional
 
@@ -83,7 +84,9 @@ def downsampled_folder(path, image_dir, factor):
   if os.path.isdir(dst):
     return dst
   names = list_images(src)
-  parent = path if os.access(path, os.W_OK) else os.path.join(
+  # Read-only by its mode bits counts too: root passes os.access on any folder.
+  writable = os.access(path, os.W_OK) and os.stat(path).st_mode & stat.S_IWUSR
+  parent = path if writable else os.path.join(
       os.path.expanduser("~"), ".cache", "macro_nerf",
       os.path.abspath(path).strip(os.sep).replace(os.sep, "_"))
   dst = os.path.join(parent, f"{image_dir}_{factor}")
@@ -97,7 +100,12 @@ def downsampled_folder(path, image_dir, factor):
         w, h = im.size
         im.convert("RGB").resize((w // factor, h // factor), Image.BOX).save(
             os.path.join(tmp, os.path.splitext(n)[0] + ".png"))
-    os.rename(tmp, dst)
+    try:
+      os.rename(tmp, dst)
+    except OSError:
+      if not os.path.isdir(dst):  # not another process that made it first
+        raise
+      shutil.rmtree(tmp, ignore_errors=True)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
