@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from macro_nerf import eval as eval_lib
 from macro_nerf import pipeline, synthetic
 from test_reliability import _cli_args
 
@@ -73,6 +74,18 @@ def test_checkpoint_from_4_devices_restores_on_1_and_2(scene, tmp_path):
   step_b, b = _params(wd)
   assert step_a == step_b == 4
   _assert_close(a, b)
+  # Eval on 4 devices (the CLI, in a subprocess) equals eval on 1 (here).
+  subprocess.run([sys.executable, "-m", "macro_nerf.eval", f"--workdir={wd}"], cwd=REPO,
+                 env=_env(4), check=True, capture_output=True)
+  with open(os.path.join(wd, "eval", "metrics.json")) as f:
+    m4 = json.load(f)
+  m1 = eval_lib.evaluate(wd, progress=False)
+  for split in ("test", "train_deblur"):
+    for name, row in m1.get(split, {}).get("views", {}).items():
+      np.testing.assert_allclose(m4[split]["views"][name]["psnr"], row["psnr"], rtol=1e-6)
+  assert m1["lens"] and set(m4["lens"]) == set(m1["lens"])
+  for name, lens in m1["lens"].items():
+    assert m4["lens"][name] == pytest.approx(lens, rel=1e-6)
   # Resume the 4-device run on 1 device, then on 2: same config (per-device batch), fewer devices.
   subprocess.run(_args(scene, wd, 6, 64), cwd=REPO, env=_env(1), check=True, capture_output=True)
   assert _params(wd)[0] == 6
