@@ -3,6 +3,7 @@
   python -m macro_nerf.sweep_run --config=CONFIG --workdir=WD [--config.key=value ...]
 """
 import json
+import os
 import sys
 
 from absl import app, flags, logging
@@ -13,6 +14,27 @@ from macro_nerf import sweep, train
 from macro_nerf.data import DataError
 
 
+def _add_wall(wd, seconds):
+  """Training seconds over every invocation that finished its training (a run resumed after a
+  kill adds its own; the killed part is not counted)."""
+  path = os.path.join(wd, "train_wall.json")
+  total = seconds
+  if os.path.isfile(path):
+    with open(path) as f:
+      total += json.load(f)["train_wall_s"]
+  with open(path + ".tmp", "w") as f:
+    json.dump({"train_wall_s": total}, f)
+  os.replace(path + ".tmp", path)
+  return total
+
+
+def _logged_steps_per_sec(wd):
+  """Median logged throughput, for a run whose training had already finished before this call."""
+  with open(os.path.join(wd, "train_log.jsonl")) as f:
+    rates = sorted(json.loads(l)["steps_per_sec"] for l in f if l.strip())
+  return rates[len(rates) // 2] if rates else None
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
@@ -20,6 +42,7 @@ def main(argv):
   wd = flags.FLAGS.workdir
   try:
     _, _, _, summary = train.train(config, wd, progress=False)
+    wall = _add_wall(wd, summary["wall_s"])
     metrics = eval_lib.evaluate(wd, progress=False)
   except (DataError, train.TrainingError, FileNotFoundError, ValueError) as e:
     sys.exit(f"error: {e}")
@@ -27,7 +50,7 @@ def main(argv):
          "test_ssim": metrics.get("test", {}).get("ssim"),
          "train_deblur_psnr": metrics.get("train_deblur", {}).get("psnr"),
          "focus_err_median": sweep.focus_error(metrics, config.data.path),
-         "steps_per_sec": summary["steps_per_sec"], "wall_s": summary["wall_s"],
+         "steps_per_sec": summary["steps_per_sec"] or _logged_steps_per_sec(wd), "wall_s": wall,
          "steps": metrics["step"]}
   print(json.dumps(row))
 

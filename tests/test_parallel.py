@@ -64,7 +64,7 @@ def _args(scene, workdir, steps, per_device):
           else f"--config.train.batch_size={per_device}" for a in _cli_args(scene, workdir, steps)]
 
 
-def test_checkpoint_from_4_devices_restores_on_1_and_2(scene, tmp_path):
+def test_checkpoint_from_4_devices_restores_on_1(scene, tmp_path):
   """Per-device batch 64 on 4 devices = global batch 256 = batch 256 on 1 device (and 4 patches of
   8 x 8 after the warm-up either way)."""
   ref, wd = str(tmp_path / "ref"), str(tmp_path / "wd")
@@ -86,12 +86,10 @@ def test_checkpoint_from_4_devices_restores_on_1_and_2(scene, tmp_path):
   assert m1["lens"] and set(m4["lens"]) == set(m1["lens"])
   for name, lens in m1["lens"].items():
     assert m4["lens"][name] == pytest.approx(lens, rel=1e-6)
-  # Resume the 4-device run on 1 device, then on 2: same config (per-device batch), fewer devices.
+  # Resume the 4-device run on 1 device: same config (per-device batch), fewer devices.
   subprocess.run(_args(scene, wd, 6, 64), cwd=REPO, env=_env(1), check=True, capture_output=True)
-  assert _params(wd)[0] == 6
-  subprocess.run(_args(scene, wd, 8, 64), cwd=REPO, env=_env(2), check=True, capture_output=True)
   step, c = _params(wd)
-  assert step == 8 and all(np.all(np.isfinite(x)) for x in jax.tree.leaves(c))
+  assert step == 6 and all(np.all(np.isfinite(x)) for x in jax.tree.leaves(c))
 
 
 def _free_port():
