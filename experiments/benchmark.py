@@ -69,11 +69,11 @@ def train_with_curve(config, wd, every):
     # Each segment re-compiles; an unbroken run compiles once, so count only the first.
     wall += summary["wall_s"] - (summary["compile_s"] if i else 0.0)
     compile_s += summary["compile_s"]
-    for k, v in summary["phase_steps_per_sec"].items():  # merge the segments' steady states
-      n = summary["steps"] if len(summary["phase_steps_per_sec"]) == 1 else None
-      if n:
-        timed[k] = timed.get(k, 0) + n
-        timed_s[k] = timed_s.get(k, 0.0) + n / v
+    seg = summary["phase_steps_per_sec"]
+    if len(seg) == 1:  # a segment of one kind of step: its steady state counts
+      (k, v), = seg.items()
+      timed[k] = timed.get(k, 0) + summary["steps"]
+      timed_s[k] = timed_s.get(k, 0.0) + summary["steps"] / v
     m = eval_lib.evaluate(wd, progress=False, splits=("test",))
     curve.append({"step": stop, "train_wall_s": wall, "test_psnr": m.get("test", {}).get("psnr")})
     print(json.dumps({"curve_point": curve[-1], "defocus": bool(config.defocus.enabled),

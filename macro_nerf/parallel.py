@@ -122,6 +122,19 @@ def to_host(tree):
   return jax.tree.map(get, tree)
 
 
+def map_chunks(fn, columns, chunk, mesh):
+  """fn(*sharded column chunks) -> dict of replicated arrays, over columns (numpy, same length)
+  in fixed-size chunks (one compile), each padded to a multiple of the device count; the outputs
+  concatenated as numpy on every process."""
+  chunk = round_up(chunk, mesh)
+  n = len(columns[0])
+  pad = (-n) % chunk
+  cols = [np.concatenate([c, np.zeros((pad,) + c.shape[1:], c.dtype)]) for c in columns]
+  outs = [to_host(fn(*shard_batch(tuple(c[i:i + chunk] for c in cols), mesh)))
+          for i in range(0, n + pad, chunk)]
+  return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+
+
 def round_up(n, mesh):
   return -(-n // mesh.size) * mesh.size
 

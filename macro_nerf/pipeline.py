@@ -147,21 +147,10 @@ def make_render_fn(model, mesh=None):
 
 
 def render_pixels(render_fn, params, data, cam, px, py, chunk):
-  """Renders any number of pixels in fixed-size chunks (one compile; each chunk padded to a
-  multiple of the device count and sharded over the mesh); numpy outputs on every process."""
-  mesh = render_fn.mesh
-  chunk = parallel.round_up(chunk, mesh)
-  n = cam.size
-  pad = (-n) % chunk
-  cols = [np.concatenate([np.asarray(a), np.zeros(pad, np.asarray(a).dtype)])
-          for a in (cam, px, py)]
-  outs = []
-  for i in range(0, n + pad, chunk):
-    c, x, y = parallel.shard_batch((cols[0][i:i + chunk].astype(np.int32),
-                                    cols[1][i:i + chunk].astype(np.float32),
-                                    cols[2][i:i + chunk].astype(np.float32)), mesh)
-    outs.append(parallel.to_host(render_fn(params, data, c, x, y)))
-  return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+  """Renders any number of pixels in sharded fixed-size chunks; numpy outputs on every process."""
+  cols = (np.asarray(cam, np.int32), np.asarray(px, np.float32), np.asarray(py, np.float32))
+  return parallel.map_chunks(lambda c, x, y: render_fn(params, data, c, x, y), cols, chunk,
+                             render_fn.mesh)
 
 
 def make_query_fn(model, mesh=None):
@@ -181,20 +170,11 @@ def make_query_fn(model, mesh=None):
 def query_points(query_fn, params, points, chunk, viewdirs=None):
   """Density and linear RGB at any number of points (N, 3), in sharded fixed-size chunks.
   viewdirs (N, 3) default to looking down -z."""
-  mesh = query_fn.mesh
-  chunk = parallel.round_up(chunk, mesh)
   points = np.asarray(points, np.float32)
-  n = points.shape[0]
   if viewdirs is None:
     viewdirs = np.broadcast_to(np.array([0.0, 0.0, -1.0], np.float32), points.shape)
-  pad = (-n) % chunk
-  pts = np.concatenate([points, np.zeros((pad, 3), np.float32)])
-  vds = np.concatenate([np.asarray(viewdirs, np.float32), np.zeros((pad, 3), np.float32)])
-  outs = []
-  for i in range(0, n + pad, chunk):
-    x, v = parallel.shard_batch((pts[i:i + chunk], vds[i:i + chunk]), mesh)
-    outs.append(parallel.to_host(query_fn(params, x, v)))
-  return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+  return parallel.map_chunks(lambda x, v: query_fn(params, x, v),
+                             (points, np.asarray(viewdirs, np.float32)), chunk, query_fn.mesh)
 
 
 def render_view(render_fn, params, data, cam, height, width, chunk, margin=0):

@@ -11,15 +11,8 @@ import pytest
 
 from conftest import REPO
 from macro_nerf import eval as eval_lib
-from macro_nerf import pipeline, synthetic
+from macro_nerf import pipeline
 from test_reliability import _cli_args
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("scene") / "s")
-  synthetic.render_scene(path, num_views=9, width=24, height=18, lens_samples=4, progress=False)
-  return path
 
 
 def _env(devices):
@@ -47,8 +40,8 @@ def _assert_close(a, b):
                                err_msg=jax.tree_util.keystr(path))
 
 
-def test_step_and_render_on_4_devices_equal_1_device(scene):
-  out = subprocess.run([sys.executable, os.path.join(REPO, "tests", "parallel_worker.py"), scene],
+def test_step_and_render_on_4_devices_equal_1_device(tiny_scene):
+  out = subprocess.run([sys.executable, os.path.join(REPO, "tests", "parallel_worker.py"), tiny_scene],
                        cwd=REPO, env=_env(4), check=True, capture_output=True, text=True)
   r = json.loads(out.stdout.strip().splitlines()[-1])
   assert r["devices"] == 4
@@ -59,17 +52,17 @@ def test_step_and_render_on_4_devices_equal_1_device(scene):
     assert r[kind]["render_max_diff"] < 1e-5
 
 
-def _args(scene, workdir, steps, per_device):
+def _args(tiny_scene, workdir, steps, per_device):
   return [a if not a.startswith("--config.train.batch_size=")
-          else f"--config.train.batch_size={per_device}" for a in _cli_args(scene, workdir, steps)]
+          else f"--config.train.batch_size={per_device}" for a in _cli_args(tiny_scene, workdir, steps)]
 
 
-def test_checkpoint_from_4_devices_restores_on_1(scene, tmp_path):
+def test_checkpoint_from_4_devices_restores_on_1(tiny_scene, tmp_path):
   """Per-device batch 64 on 4 devices = global batch 256 = batch 256 on 1 device (and 4 patches of
   8 x 8 after the warm-up either way)."""
   ref, wd = str(tmp_path / "ref"), str(tmp_path / "wd")
-  subprocess.run(_args(scene, ref, 4, 256), cwd=REPO, env=_env(1), check=True, capture_output=True)
-  subprocess.run(_args(scene, wd, 4, 64), cwd=REPO, env=_env(4), check=True, capture_output=True)
+  subprocess.run(_args(tiny_scene, ref, 4, 256), cwd=REPO, env=_env(1), check=True, capture_output=True)
+  subprocess.run(_args(tiny_scene, wd, 4, 64), cwd=REPO, env=_env(4), check=True, capture_output=True)
   step_a, a = _params(ref)  # this test process has 1 device
   step_b, b = _params(wd)
   assert step_a == step_b == 4
@@ -87,7 +80,7 @@ def test_checkpoint_from_4_devices_restores_on_1(scene, tmp_path):
   for name, lens in m1["lens"].items():
     assert m4["lens"][name] == pytest.approx(lens, rel=1e-6)
   # Resume the 4-device run on 1 device: same config (per-device batch), fewer devices.
-  subprocess.run(_args(scene, wd, 6, 64), cwd=REPO, env=_env(1), check=True, capture_output=True)
+  subprocess.run(_args(tiny_scene, wd, 6, 64), cwd=REPO, env=_env(1), check=True, capture_output=True)
   step, c = _params(wd)
   assert step == 6 and all(np.all(np.isfinite(x)) for x in jax.tree.leaves(c))
 
@@ -98,11 +91,11 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def test_two_processes_match_one(scene, tmp_path):
+def test_two_processes_match_one(tiny_scene, tmp_path):
   """2 processes x 2 devices, per-device batch 64 = 1 process x 1 device, batch 256."""
   ref, dist = str(tmp_path / "ref"), str(tmp_path / "dist")
   steps = 4
-  args = lambda wd, per_device: _args(scene, wd, steps, per_device)
+  args = lambda wd, per_device: _args(tiny_scene, wd, steps, per_device)
   subprocess.run(args(ref, 256), cwd=REPO, env=_env(1), check=True, capture_output=True)
   port = _free_port()
   procs = [subprocess.Popen(args(dist, 64) + [f"--coordinator_address=localhost:{port}",

@@ -14,15 +14,8 @@ import pytest
 
 from conftest import REPO
 from macro_nerf import eval as eval_lib
-from macro_nerf import pipeline, synthetic, train
+from macro_nerf import pipeline, train
 from test_train_smoke import defocus_config, tiny_config
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("scene") / "s")
-  synthetic.render_scene(path, num_views=9, width=24, height=18, lens_samples=4, progress=False)
-  return path
 
 
 def _cli_args(scene_path, workdir, steps):
@@ -42,13 +35,13 @@ def _final_params(workdir):
   return int(restored.step), restored.params
 
 
-def test_sigkill_midway_then_resume_matches_uninterrupted(scene, tmp_path):
+def test_sigkill_midway_then_resume_matches_uninterrupted(tiny_scene, tmp_path):
   steps = 10
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
-  subprocess.run(_cli_args(scene, ref, steps), cwd=REPO, env=env, check=True,
+  subprocess.run(_cli_args(tiny_scene, ref, steps), cwd=REPO, env=env, check=True,
                  capture_output=True)
-  proc = subprocess.Popen(_cli_args(scene, killed, steps), cwd=REPO, env=env,
+  proc = subprocess.Popen(_cli_args(tiny_scene, killed, steps), cwd=REPO, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   # Kill as soon as a checkpoint past the warm-up exists: mid-run, perhaps mid-save.
   deadline = time.time() + 300
@@ -57,7 +50,7 @@ def test_sigkill_midway_then_resume_matches_uninterrupted(scene, tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert proc.returncode == -signal.SIGKILL
-  subprocess.run(_cli_args(scene, killed, steps), cwd=REPO, env=env, check=True,
+  subprocess.run(_cli_args(tiny_scene, killed, steps), cwd=REPO, env=env, check=True,
                  capture_output=True)
   step_a, a = _final_params(ref)
   step_b, b = _final_params(killed)
@@ -86,9 +79,9 @@ def test_nan_step_is_skipped_and_counted():
   assert float(stats["bad_step"]) == 0.0 and np.all(np.asarray(state.params["w"]) < 1.0)
 
 
-def test_repeated_nan_steps_stop_the_run_with_last_good_checkpoint(scene, tmp_path, monkeypatch):
+def test_repeated_nan_steps_stop_the_run_with_last_good_checkpoint(tiny_scene, tmp_path, monkeypatch):
   wd = str(tmp_path / "wd")
-  c = tiny_config(scene)
+  c = tiny_config(tiny_scene)
   c.train.max_steps = 4
   c.train.checkpoint_every = 2
   train.train(c, wd, progress=False)
@@ -114,9 +107,9 @@ def test_repeated_nan_steps_stop_the_run_with_last_good_checkpoint(scene, tmp_pa
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def test_workdir_with_another_config_is_refused_unless_overwrite(scene, tmp_path):
+def test_workdir_with_another_config_is_refused_unless_overwrite(tiny_scene, tmp_path):
   wd = str(tmp_path / "wd")
-  c = tiny_config(scene)
+  c = tiny_config(tiny_scene)
   c.train.max_steps = 1
   train.train(c, wd, progress=False)
   c.train.max_steps = 2  # a longer budget resumes
@@ -134,7 +127,7 @@ def _cli(module, workdir):
                         capture_output=True, text=True)
 
 
-def test_eval_and_render_without_run_or_checkpoint_say_so(scene, tmp_path):
+def test_eval_and_render_without_run_or_checkpoint_say_so(tiny_scene, tmp_path):
   empty = tmp_path / "empty"
   empty.mkdir()
   for module in ("macro_nerf.eval", "macro_nerf.render"):
@@ -144,7 +137,7 @@ def test_eval_and_render_without_run_or_checkpoint_say_so(scene, tmp_path):
     assert lines[-1].startswith("error:") and "no config found" in lines[-1]
   # A workdir with a config but no checkpoint yet.
   wd = tmp_path / "wd"
-  pipeline.save_config(tiny_config(scene), str(wd))
+  pipeline.save_config(tiny_config(tiny_scene), str(wd))
   for module in ("macro_nerf.eval", "macro_nerf.render"):
     r = _cli(module, wd)
     assert r.returncode != 0 and "no checkpoint" in r.stderr.strip().splitlines()[-1]

@@ -7,14 +7,7 @@ import pytest
 
 from configs import demo as demo_config
 from macro_nerf import eval as eval_lib
-from macro_nerf import synthetic, train
-
-
-@pytest.fixture(scope="module")
-def tiny_scene(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("scene") / "s")
-  synthetic.render_scene(path, num_views=9, width=24, height=18, lens_samples=4, progress=False)
-  return path
+from macro_nerf import train
 
 
 def tiny_config(path):
