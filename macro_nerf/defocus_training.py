@@ -126,6 +126,13 @@ def make_defocus_loss(model, residual, config, image_size):
 
 def median_depth_focus(render_fn, params, data, image_size, chunk, grid=(18, 24)):
   """focus_u of every training view at its median rendered depth (over opaque pixels)."""
+  med = median_depths(render_fn, params, data, image_size, chunk, grid)
+  near, far = parallel.to_host(data["near"]), parallel.to_host(data["far"])
+  return np.clip(lens_lib.focus_u_from_depth(med, near, far), 0.0, 1.0)
+
+
+def median_depths(render_fn, params, data, image_size, chunk, grid=(18, 24)):
+  """Median rendered z-depth of every training view (normalised), over opaque pixels of a grid."""
   n = data["near"].shape[0]
   h, w = image_size
   gy, gx = grid
@@ -136,7 +143,5 @@ def median_depth_focus(render_fn, params, data, image_size, chunk, grid=(18, 24)
   px, py = np.tile(px.reshape(-1), n), np.tile(py.reshape(-1), n)
   out = pipeline.render_pixels(render_fn, params, data, cam, px, py, chunk)
   depth, acc = out["depth"].reshape(n, -1), out["acc"].reshape(n, -1)
-  med = np.array([np.median(dv[av > 0.5]) if np.sum(av > 0.5) > 10 else np.median(dv)
-                  for dv, av in zip(depth, acc)])
-  near, far = parallel.to_host(data["near"]), parallel.to_host(data["far"])
-  return np.clip(lens_lib.focus_u_from_depth(med, near, far), 0.0, 1.0)
+  return np.array([np.median(dv[av > 0.5]) if np.sum(av > 0.5) > 10 else np.median(dv)
+                   for dv, av in zip(depth, acc)])

@@ -41,6 +41,34 @@ def lens_from_file(path, names, near, far, scale):
   return {"focus_u": jnp.asarray(u, jnp.float32), "log_kappa": jnp.asarray(np.log(k), jnp.float32)}
 
 
+def lens_from_exif(med_depth, focal_mm, f_number, focus_m, focal_px, near, far, log_kappa):
+  """Focus and aperture from the photos' EXIF (exif.py), mapped into the normalised scene.
+
+  EXIF distances are metres; the scene's unit is unknown (COLMAP), so one factor per scene,
+  lam = median over views of (median rendered depth / EXIF focus distance), maps them in: the
+  EXIF gives each view's focus relative to the others, the rendered depth the absolute scale.
+  kappa = lam * f_px f / (2 N) (exif.coc_scale) where f and N are known. Views without EXIF
+  focus keep their median depth, views without aperture their `log_kappa`. Returns
+  (focus_u, log_kappa, info), or None when no view has a focus distance.
+  """
+  from macro_nerf.exif import coc_scale
+  med_depth, focus_m = np.asarray(med_depth, np.float64), np.asarray(focus_m, np.float64)
+  has_s = np.isfinite(focus_m) & (focus_m > 0)
+  if not has_s.any():
+    return None
+  lam = float(np.median(med_depth[has_s] / focus_m[has_s]))
+  s = np.where(has_s, lam * np.where(has_s, focus_m, 1.0), med_depth)
+  u = np.clip(focus_u_from_depth(s, np.asarray(near, np.float64), np.asarray(far, np.float64)),
+              0.0, 1.0)
+  f_m = np.asarray(focal_mm, np.float64) / 1000.0
+  has_k = np.isfinite(f_m) & np.isfinite(f_number) & (f_m > 0) & (np.asarray(f_number) > 0)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    k = lam * coc_scale(np.asarray(focal_px, np.float64), f_m, np.asarray(f_number, np.float64))
+  log_k = np.where(has_k, np.log(np.where(has_k, k, 1.0)), np.asarray(log_kappa, np.float64))
+  return u, log_k, {"views_focus": int(has_s.sum()), "views_aperture": int(has_k.sum()),
+                    "metres_to_scene": lam}
+
+
 def inv_focus(lens, near, far):
   return 1.0 / far + lens["focus_u"] * (1.0 / near - 1.0 / far)
 

@@ -1,0 +1,1 @@
+"""Command-line tools that prepare scenes (structure-from-motion, dataset packing)."""
