@@ -1,0 +1,50 @@
+"""Scene folders in, a TFDS dataset out (the [tfds] extra: pip install 'macro_nerf[tfds]').
+
+  python -m macro_nerf.tools.tfds_pack SCENE [SCENE ...] --data_dir=DIR [--overwrite]
+  python -m macro_nerf.train --config=configs/llff.py --workdir=WD \\
+      --config.data.path=tfds:SPLIT --config.data.tfds_data_dir=DIR
+
+Each SCENE folder (LLFF poses_bounds.npy + images/, transforms.json, or a COLMAP sparse/0: whatever
+the folder loader reads) becomes split `basename` (lower-cased, sanitised to [a-z0-9_]) of the
+`macro_nerf_scenes` dataset in DIR/macro_nerf_scenes/1.0.0 (array_record, one example per view;
+see macro_nerf/tfds_scenes.py). All the scenes go into one dataset, built in a temporary folder and
+moved into place at the end: a failure leaves DIR as it was.
+"""
+import sys
+
+from absl import app, flags, logging
+
+from macro_nerf.data import DataError
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string("data_dir", "", "TFDS data dir to write (default: TFDS's, "
+                      "$TFDS_DATA_DIR or ~/tensorflow_datasets).")
+  flags.DEFINE_string("image_dir", "images", "Image folder inside each scene to pack.")
+  flags.DEFINE_bool("overwrite", False, "Replace an existing macro_nerf_scenes dataset in data_dir.")
+
+
+def main(argv):
+  if len(argv) < 2:
+    sys.exit("usage: python -m macro_nerf.tools.tfds_pack SCENE [SCENE ...] --data_dir=DIR")
+  logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
+  from macro_nerf import tfds_scenes  # pylint: disable=g-import-not-at-top
+  try:
+    tfds_scenes._tfds().disable_progress_bar()  # pylint: disable=protected-access
+    data_dir = FLAGS.data_dir or tfds_scenes.default_data_dir()
+    counts = tfds_scenes.pack(argv[1:], data_dir, FLAGS.image_dir, FLAGS.overwrite)
+  except (DataError, OSError) as e:
+    sys.exit(f"error: {e}")
+  dest = tfds_scenes.dataset_dir(data_dir)
+  print(f"tfds_pack: wrote {dest}: " + ", ".join(f"{s} ({n} views)" for s, n in counts.items()))
+
+
+def console_main():
+  define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  console_main()
