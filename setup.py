@@ -11,9 +11,13 @@ setup(
     packages=find_packages(include=["macro_nerf", "macro_nerf.*", "configs"]),
     install_requires=requirements,
     extras_require={
-        "test": ["pytest>=7", "ray>=2.40"],  # the Ray sweep path is tested in CI
+        # The Ray sweep path and structure-from-motion are tested in CI.
+        "test": ["pytest>=7", "ray>=2.40", "pycolmap>=3.11"],
+        "colmap": ["pycolmap>=3.11"],  # macro-nerf-colmap: photos -> poses (tools/colmap.py)
         "ray": ["ray>=2.40"],  # sweeps across a Ray cluster
         "plots": ["matplotlib>=3.8"],  # experiments/report.py and benchmark curves
+        # macro-nerf-tfds-pack and data.path=tfds:SPLIT (macro_nerf/tfds_scenes.py)
+        "tfds": ["tensorflow-datasets>=4.9", "tensorflow-cpu>=2.16"],
     },
     entry_points={"console_scripts": [
         "macro-nerf-demo=macro_nerf.demo:console_main",
@@ -21,5 +25,7 @@ setup(
         "macro-nerf-eval=macro_nerf.eval:console_main",
         "macro-nerf-render=macro_nerf.render:console_main",
         "macro-nerf-sweep=macro_nerf.sweep:console_main",
+        "macro-nerf-tfds-pack=macro_nerf.tools.tfds_pack:console_main",
+        "macro-nerf-colmap=macro_nerf.tools.colmap:console_main",
     ]},
 )

@@ -13,6 +13,7 @@ def get_config():
   c.data.llffhold = 8
   c.data.eval_sharp_dir = ""  # optional sharp versions of the training images, for scoring only
   c.data.box_padding = 0.02
+  c.data.tfds_data_dir = ""  # data.path = "tfds:SPLIT" reads a packed scene from here ("": TFDS's)
 
   c.model = ml_collections.ConfigDict()
   c.model.prop_samples = (64,)
@@ -38,6 +39,7 @@ def get_config():
   c.defocus.init_radius_px = 8.0  # initial kappa: this CoC at the ends of each view's depth range;
   # over-estimate: training shrinks too much blur readily, but not too little (field compensates)
   c.defocus.lens_init = ""  # "": focus at median depth; else a lens.json in the scene folder
+  c.defocus.exif_prior = True  # with lens_init "": focus/aperture from the scene's exif.json if any
   c.defocus.learn_lens = True  # False keeps the initial lens (e.g. known from lens.json)
   c.defocus.lens_lr_init = 5e-3  # Adam on (focus_u, log kappa)
   c.defocus.lens_lr_final = 5e-4

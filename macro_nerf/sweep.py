@@ -224,7 +224,8 @@ def console_main():
   flags.DEFINE_bool("ray", False, "Run every run as a Ray task.")
   flags.DEFINE_string("ray_address", None, "Ray cluster address (default: start Ray locally).")
   flags.mark_flags_as_required(["config", "sweep", "workdir"])
-  app.run(main)
+  from macro_nerf import cli
+  app.run(main, flags_parser=cli.parse_flags)
 
 
 def _config_path(argv):

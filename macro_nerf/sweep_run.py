@@ -10,7 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from macro_nerf import eval as eval_lib
-from macro_nerf import sweep, train
+from macro_nerf import cli, sweep, train
 from macro_nerf.data import DataError
 
 
@@ -59,4 +59,4 @@ if __name__ == "__main__":
   config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
   flags.DEFINE_string("workdir", None, "Run folder.")
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -16,7 +16,9 @@ import orbax.checkpoint as ocp
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from macro_nerf import defocus_training, parallel, pipeline
+from macro_nerf import cli, defocus_training, parallel, pipeline
+from macro_nerf import exif as exif_lib
+from macro_nerf import lens as lens_lib
 from macro_nerf.data import DataError, load_scene
 from macro_nerf.image_utils import linear_to_srgb
 from macro_nerf.model import proposal_losses
@@ -99,12 +101,30 @@ def _check_patch_fits(config, scene):
                     f"({scene.width}x{scene.height})")
 
 
-def _init_focus_from_depth(model, state, data, config, image_size, mesh):
+def _init_focus_from_depth(model, state, data, config, image_size, mesh, scene):
+  """Focus at each photo's median rendered depth; or, when the scene has an exif.json with focus
+  distances (tools.colmap writes one), focus and aperture from EXIF scaled by the rendered depth."""
   render_fn = pipeline.make_render_fn(model, mesh)
   params = state.params
-  u = defocus_training.median_depth_focus(render_fn, params["model"], data, image_size,
-                                          config.eval.chunk)
-  lens = dict(params["lens"], focus_u=parallel.replicate(np.asarray(u, np.float32), mesh))
+  med = defocus_training.median_depths(render_fn, params["model"], data, image_size,
+                                       config.eval.chunk)
+  idx = scene.train_idx
+  near, far = scene.near[idx].astype(np.float64), scene.far[idx].astype(np.float64)
+  u = np.clip(lens_lib.focus_u_from_depth(med, near, far), 0.0, 1.0)
+  log_k = np.asarray(parallel.to_host(params["lens"]["log_kappa"]), np.float64)
+  exif_path = os.path.join(scene.path, exif_lib.FILE)
+  prior = exif_lib.load_exif_json(exif_path, [scene.names[i] for i in idx]) if (
+      config.defocus.exif_prior) else None
+  if prior is not None:
+    got = lens_lib.lens_from_exif(med, *prior, scene.intrinsics[idx, 0], near, far, log_k)
+    if got is not None:
+      u, log_k, info = got
+      if parallel.is_main():
+        print(f"lens from {exif_path}: focus for {info['views_focus']}/{len(idx)} views, "
+              f"aperture for {info['views_aperture']}/{len(idx)}; 1 m = "
+              f"{info['metres_to_scene'] / scene.scale:.4g} scene units", flush=True)
+  lens = dict(params["lens"], focus_u=parallel.replicate(np.asarray(u, np.float32), mesh),
+              log_kappa=parallel.replicate(np.asarray(log_k, np.float32), mesh))
   return state.replace(params=dict(params, lens=lens))
 
 
@@ -165,12 +185,15 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   from tqdm import tqdm
   mesh = mesh or parallel.make_mesh()
   main_process = parallel.is_main()
-  check_workdir(config, workdir, overwrite, clear=main_process)
+  # Everything that reads and checks the input first: a bad scene or config writes nothing.
   scene = load_scene(config)
+  if config.defocus.enabled:
+    _check_patch_fits(config, scene)
+  model, tx, state = pipeline.init_state(config, scene)
+  check_workdir(config, workdir, overwrite, clear=main_process)
   parallel.sync("workdir checked")
   if main_process:
     pipeline.save_config(config, workdir)
-  model, tx, state = pipeline.init_state(config, scene)
   state = parallel.replicate(state, mesh)
   mgr = pipeline.checkpoint_manager(workdir, config.train.keep_checkpoints)
   restored = pipeline.restore_latest(mgr, state)
@@ -184,7 +207,6 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   warmup = config.defocus.warmup_steps if defocus_on else 0
   num_rays = config.train.batch_size * mesh.size
   if defocus_on:
-    _check_patch_fits(config, scene)
     residual = pipeline.residual_from_config(config, len(scene.train_idx))
     patch_step = make_train_step(
         defocus_training.make_defocus_loss(model, residual, config, image_size), tx, mesh)
@@ -238,7 +260,8 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
         if (name == "patch" and step == warmup + 1 and warmup > 0
             and not config.defocus.lens_init):
           # Blur starts now; focus starts at each photo's median rendered depth.
-          state = _init_focus_from_depth(model, state, data, config, image_size, mesh)
+          state = _init_focus_from_depth(model, state, data, config, image_size, mesh,
+                                          scene)
         t_c = time.time()
         state, stats = (patch_step if name == "patch" else ray_step)(state, data, batch, base_key)
         jax.block_until_ready(state.step)
@@ -304,7 +327,7 @@ def console_main():
   flags.DEFINE_bool("overwrite", False, "Start over in a workdir that holds a different run.")
   parallel.define_flags()
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":
