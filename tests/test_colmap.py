@@ -260,3 +260,52 @@ def test_lens_from_exif_against_float64_reference():
   assert log_k[3] == 1.5
   assert info == {"views_focus": 3, "views_aperture": 3, "metres_to_scene": lam}
   assert lens.lens_from_exif(med, f_mm, f_num, np.full(4, np.nan), fpx, near, far, log_k0) is None
+
+
+def test_training_starts_the_lens_from_exif(tiny_scene, tmp_path, capsys):
+  """Photos with EXIF: after the warm-up each focus is the EXIF focus times one scene-wide
+  factor, and kappa_i / s_i = f_px f / (2 N_i e_i) (the factor cancels)."""
+  from test_train_smoke import tiny_config
+  from macro_nerf import train
+  scene = tmp_path / "exif_scene"
+  os.makedirs(scene / "images")
+  shutil.copy(os.path.join(tiny_scene, "poses_bounds.npy"), scene)
+  truth = {v["file"]: v for v in json.load(open(os.path.join(tiny_scene, "lens.json")))["views"]}
+  names = sorted(os.listdir(os.path.join(tiny_scene, "images")))
+  rng = np.random.default_rng(0)
+  settings = {}
+  for n in names:
+    f_num = float(rng.uniform(4, 16))
+    focus = truth[n]["focus_distance"]
+    jpg = os.path.splitext(n)[0] + ".jpg"
+    ex = Image.Exif()
+    ifd = ex.get_ifd(ExifTags.IFD.Exif)
+    ifd[ExifTags.Base.FocalLength] = IFDRational(600, 10)
+    ifd[ExifTags.Base.FNumber] = IFDRational(int(f_num * 100), 100)
+    ifd[ExifTags.Base.SubjectDistance] = IFDRational(int(focus * 1e6), 1000000)
+    Image.open(os.path.join(tiny_scene, "images", n)).save(scene / "images" / jpg, quality=95,
+                                                           exif=ex)
+    settings[jpg] = (int(f_num * 100) / 100, int(focus * 1e6) / 1e6)
+  photos = [str(scene / "images" / n) for n in sorted(settings)]
+  assert exif.write_exif_json(str(scene / "images"), photos, str(scene / "exif.json")) == len(names)
+  c = tiny_config(str(scene))
+  c.defocus.enabled = True
+  c.defocus.patch_size = 8
+  c.defocus.margin = 3
+  c.defocus.warmup_steps = 2
+  c.defocus.learn_lens = False  # keep the initial lens to compare it
+  c.train.max_steps = 3
+  _, _, state, _ = train.train(c, str(tmp_path / "wd"), progress=False)
+  assert "lens from" in capsys.readouterr().out
+  sc = data.load_scene(c)
+  idx = sc.train_idx
+  s, k = lens.lens_in_world({kk: np.asarray(v) for kk, v in state.params["lens"].items()},
+                            sc.near[idx], sc.far[idx], sc.scale)
+  f_num = np.array([settings[sc.names[i]][0] for i in idx])
+  e = np.array([settings[sc.names[i]][1] for i in idx])
+  inside = (s > 1.001 * sc.near[idx] / sc.scale) & (s < 0.999 * sc.far[idx] / sc.scale)
+  assert inside.sum() >= 3  # focus clipped into a view's range cannot be compared
+  ratio = s[inside] / e[inside]
+  np.testing.assert_allclose(ratio, ratio[0], rtol=1e-4)
+  fpx = sc.intrinsics[idx, 0]
+  np.testing.assert_allclose((k / s)[inside], (fpx * 0.06 / (2 * f_num * e))[inside], rtol=1e-4)
