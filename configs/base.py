@@ -26,6 +26,7 @@ def get_config():
   c.model.max_resolution = 2048
   c.model.width = 64
   c.model.background = (0.0, 0.0, 0.0)
+  c.model.view_dependent = True  # SH of the view direction in the colour MLP
 
   # Learned thin-lens blur (DESIGN.md, "Image formation"). False: the naive baseline, the same
   # field trained as if the photos were sharp.

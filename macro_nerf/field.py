@@ -73,6 +73,7 @@ class RadianceField(nn.Module):
   max_resolution: int = 2048
   geo_features: int = 15
   width: int = 64
+  view_dependent: bool = True  # False: diffuse colour, so per-view blur cannot hide in it
 
   @nn.compact
   def __call__(self, x, viewdirs):
@@ -82,5 +83,7 @@ class RadianceField(nn.Module):
     h = mlp(feats, self.width, 1, 1 + self.geo_features, "density")
     density = trunc_exp(h[..., 0] - 1.0)
     sh = spherical_harmonics(viewdirs)
+    if not self.view_dependent:
+      sh = jnp.zeros_like(sh)  # same parameters either way: checkpoints stay interchangeable
     rgb = nn.sigmoid(mlp(jnp.concatenate([h[..., 1:], sh], -1), self.width, 2, 3, "color"))
     return density, rgb

@@ -37,13 +37,15 @@ class Model(nn.Module):
   max_resolution: int = 2048
   width: int = 64
   background: Sequence[float] = (0.0, 0.0, 0.0)
+  view_dependent: bool = True
 
   def setup(self):
     self.prop_fields = [
         DensityField(log2_table_size=self.prop_log2_table_size,
                      max_resolution=self.prop_max_resolution) for _ in self.prop_samples]
     self.field = RadianceField(num_levels=self.num_levels, log2_table_size=self.log2_table_size,
-                               max_resolution=self.max_resolution, width=self.width)
+                               max_resolution=self.max_resolution, width=self.width,
+                               view_dependent=self.view_dependent)
 
   def __call__(self, key, rays, train: bool):
     batch = rays.origins.shape[:-1]
@@ -83,7 +85,7 @@ def model_from_config(config) -> Model:
                disparity=m.disparity, prop_log2_table_size=m.prop_log2_table_size,
                prop_max_resolution=m.prop_max_resolution, num_levels=m.num_levels,
                log2_table_size=m.log2_table_size, max_resolution=m.max_resolution, width=m.width,
-               background=tuple(m.background))
+               background=tuple(m.background), view_dependent=m.get("view_dependent", True))
 
 
 def proposal_losses(levels):
