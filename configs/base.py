@@ -37,6 +37,7 @@ def get_config():
   c.defocus.softness = 1.0  # width of the disk's edge ramp, pixels
   c.defocus.normalize = True  # divide by the weight each pixel receives (flat stays flat)
   c.defocus.warmup_steps = 300  # plain ray steps first; then focus := median rendered depth
+  c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)
   c.defocus.init_radius_px = 8.0  # initial kappa: this CoC at the ends of each view's depth range;
   # over-estimate: training shrinks too much blur readily, but not too little (field compensates)
   c.defocus.lens_init = ""  # "": focus at median depth; else a lens.json in the scene folder

@@ -107,6 +107,9 @@ def make_defocus_loss(model, residual, config, image_size):
     r, delta = radius_map(params, residual, data, cam, px.reshape(num, side, side),
                           py.reshape(num, side, side), depth, config, image_size)
     clipped = jnp.mean((r > r_max).astype(jnp.float32))
+    if "blur_scale" in batch:  # the blur ramp (defocus.blur_ramp_steps): lens fixed meanwhile
+      scale = batch["blur_scale"][:, None, None]
+      r = jnp.where(scale < 1.0, jax.lax.stop_gradient(r), r) * scale
     r = jnp.clip(r, 0.0, r_max)
     blurred, _ = defocus.blur(rgb, r, margin, d.softness, d.normalize)
     pred = linear_to_srgb(blurred)

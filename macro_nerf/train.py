@@ -218,6 +218,9 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
       b = pipeline.random_pixels(rng, images, num_rays)
     else:
       b = defocus_training.random_patches(rng, images, num_patches, config.defocus.patch_size)
+      if config.defocus.blur_ramp_steps > 0:
+        ramp = min(1.0, (step - warmup) / config.defocus.blur_ramp_steps)
+        b["blur_scale"] = np.full(num_patches, ramp, np.float32)
     return parallel.shard_batch(b, mesh)
 
   base_key = jax.random.PRNGKey(config.seed + 1)
