@@ -92,6 +92,35 @@ def test_defocus_gradients_reach_lens_residual_and_field(tiny_scene):
   assert np.isfinite(float(stats["loss"]))
 
 
+def test_blur_ramp_scales_the_radius_and_holds_the_lens(tiny_scene):
+  """defocus.blur_ramp_steps: a blur_scale s < 1 blurs with s * r and gives the lens no gradient;
+  s = 1 is the plain loss."""
+  import jax
+  from macro_nerf import data as data_lib
+  from macro_nerf import defocus_training, pipeline
+  c = defocus_config(tiny_scene)
+  c.defocus.init_radius_px = 1.5
+  scene = data_lib.load_scene(c)
+  model, _, state = pipeline.init_state(c, scene)
+  residual = pipeline.residual_from_config(c, len(scene.train_idx))
+  loss_fn = defocus_training.make_defocus_loss(model, residual, c, (scene.height, scene.width))
+  data = pipeline.device_data(scene, scene.train_idx)
+  batch = defocus_training.random_patches(np.random.default_rng(0), scene.images[scene.train_idx],
+                                          2, c.defocus.patch_size)
+  key = jax.random.PRNGKey(0)
+  grad = lambda b: jax.grad(loss_fn, has_aux=True)(state.params, key, data, b)
+  g_plain, s_plain = grad(batch)
+  g_one, s_one = grad(dict(batch, blur_scale=np.ones(2, np.float32)))
+  g_half, s_half = grad(dict(batch, blur_scale=np.full(2, 0.5, np.float32)))
+  np.testing.assert_allclose(float(s_one["loss"]), float(s_plain["loss"]), rtol=1e-6)
+  np.testing.assert_allclose(float(s_half["radius_mean"]), 0.5 * float(s_plain["radius_mean"]),
+                             rtol=1e-4)
+  assert np.abs(np.asarray(g_one["lens"]["log_kappa"])).sum() > 0
+  assert np.abs(np.asarray(g_half["lens"]["log_kappa"])).sum() == 0
+  assert np.abs(np.asarray(g_half["lens"]["focus_u"])).sum() == 0
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(g_half["model"]))
+
+
 def test_defocus_train_resume_eval_reports_lens(tiny_scene, tmp_path):
   wd = str(tmp_path / "wd")
   c = defocus_config(tiny_scene)
