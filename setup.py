@@ -18,12 +18,14 @@ setup(
         "plots": ["matplotlib>=3.8"],  # experiments/report.py and benchmark curves
         # macro-nerf-tfds-pack and data.path=tfds:SPLIT (macro_nerf/tfds_scenes.py)
         "tfds": ["tensorflow-datasets>=4.9", "tensorflow-cpu>=2.16"],
+        "video": ["imageio>=2.30", "imageio-ffmpeg>=0.4"],  # MP4s of macro-nerf-render --path
     },
     entry_points={"console_scripts": [
         "macro-nerf-demo=macro_nerf.demo:console_main",
         "macro-nerf-train=macro_nerf.train:console_main",
         "macro-nerf-eval=macro_nerf.eval:console_main",
         "macro-nerf-render=macro_nerf.render:console_main",
+        "macro-nerf-export-mesh=macro_nerf.export_mesh:console_main",
         "macro-nerf-sweep=macro_nerf.sweep:console_main",
         "macro-nerf-tfds-pack=macro_nerf.tools.tfds_pack:console_main",
         "macro-nerf-colmap=macro_nerf.tools.colmap:console_main",

@@ -2,7 +2,8 @@
 
 Pure functions over numpy arrays and two callables, `density_fn(points (N, 3)) -> (N,)` and
 `color_fn(points (N, 3), normals (N, 3)) -> (N, 3)` linear RGB, so that tests can plug analytic
-fields and `export_mesh` the trained one. Points are in the scene's normalised coordinates
+fields and `export_mesh` the trained one (whose colours come from `colors_from_views`: renders along
+camera rays, given a `render_fn`). Points are in the scene's normalised coordinates
 (normalised = (world - center) * scale) until `to_world` converts the result.
 
 Conventions: a grid is a box `lo`..`hi` sampled at voxel corners with the same step along every axis;
@@ -125,23 +126,64 @@ def seen_density(density_fn, c2w, intrinsics, height, width, near, far):
   return fn
 
 
-def best_view_directions(points, normals, c2w, intrinsics, height, width, near, far):
-  """Per point, the unit direction from the camera that sees it most head-on (largest cosine
-  between the normal and the direction to the camera, among the cameras whose frustum holds it)
-  to the point; -normal where no camera is in front of the surface."""
+def ranked_views(points, normals, c2w, intrinsics, height, width, near, far, k=3):
+  """Per point, the k cameras that see it most head-on: (N, k) indices in decreasing cosine between
+  the normal and the direction to the camera, -1 where the camera is behind the surface or the
+  point is outside its frustum."""
   p = np.asarray(points, np.float64)
   n = np.asarray(normals, np.float64)
   centres = np.asarray(c2w, np.float64)[:, :, 3]
-  to_cam = centres[None] - p[:, None]  # (N, K, 3)
-  to_cam /= np.maximum(np.linalg.norm(to_cam, axis=-1, keepdims=True), 1e-12)
-  cos = np.einsum("nkj,nj->nk", to_cam, n)
-  cos = np.where(in_view(p, c2w, intrinsics, height, width, near, far), cos, -2.0)
-  best = np.argmax(cos, 1)
-  d = -to_cam[np.arange(len(p)), best]
-  fallback = cos[np.arange(len(p)), best] <= 0
-  d[fallback] = -n[fallback]
-  d /= np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
-  return d.astype(np.float32)
+  block = max(1, (1 << 21) // len(centres))  # bounds the (block, cameras, 3) temporaries
+  out = []
+  for s in range(0, len(p), block):
+    to_cam = centres[None] - p[s:s + block, None]
+    to_cam /= np.maximum(np.linalg.norm(to_cam, axis=-1, keepdims=True), 1e-12)
+    cos = np.einsum("nkj,nj->nk", to_cam, n[s:s + block])
+    cos = np.where(in_view(p[s:s + block], c2w, intrinsics, height, width, near, far), cos, -1.0)
+    order = np.argsort(-cos, axis=1, kind="stable")[:, :k]
+    out.append(np.where(np.take_along_axis(cos, order, 1) > 0, order, -1))
+  return np.concatenate(out) if out else np.zeros((0, min(k, len(centres))), int)
+
+
+def colors_from_views(points, normals, cameras, render_fn, candidates=3, tol=0.0):
+  """Vertex colours as the photos' cameras see them: the pixel colour rendered along the ray from
+  the camera that faces the surface most directly, through the point (the same kind of ray as in
+  training, so the colour is the field's rendered colour, not a point sample of it).
+
+  cameras = (c2w, intrinsics, height, width, near, far); render_fn(cam (n,), uv (n, 2)) ->
+  {"rgb" (n, 3), "depth" (n,)} renders pixel positions uv (continuous, pixel edges at integers).
+  A camera whose rendered depth differs from the point's by more than tol + 2 % of it sees
+  something else in front (occlusion): the next of `candidates` cameras is tried, and the first
+  one is kept when none agrees. Returns rgb (N, 3) and `seen` (N,) bool (False: no camera faces
+  the point; its rgb is NaN for the caller to fill).
+  """
+  from macro_nerf.camera import project
+  c2w, intr = np.asarray(cameras[0], np.float64), np.asarray(cameras[1], np.float64)
+  ranked = ranked_views(points, normals, *cameras, k=candidates)
+  rgb = np.full((len(points), 3), np.nan, np.float32)
+  done = np.zeros(len(points), bool)
+  first = None
+  for j in range(ranked.shape[1]):
+    todo = np.flatnonzero(~done & (ranked[:, j] >= 0))
+    if not len(todo):
+      continue
+    cam = ranked[todo, j]
+    uv = np.empty((len(todo), 2))
+    z = np.empty(len(todo))
+    for c in np.unique(cam):
+      sel = cam == c
+      uv[sel], z[sel] = project(np.asarray(points, np.float64)[todo[sel]], c2w[c], intr[c])
+    out = render_fn(cam, uv)
+    if j == 0:
+      first = (todo, np.asarray(out["rgb"], np.float32))
+    agree = np.abs(np.asarray(out["depth"]) - z) <= tol + 0.02 * z
+    rgb[todo[agree]] = np.asarray(out["rgb"], np.float32)[agree]
+    done[todo[agree]] = True
+  if first is not None:  # occluded from every candidate: the most frontal camera's colour
+    left = ~done[first[0]]
+    rgb[first[0][left]] = first[1][left]
+    done[first[0][left]] = True
+  return rgb, done
 
 
 def marching_cubes(volume, grid, threshold):

@@ -1,0 +1,238 @@
+"""Mesh export (macro_nerf.mesh on analytic fields, the CLI on a tiny run) and camera-path renders."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import trimesh
+
+from conftest import REPO
+from macro_nerf import mesh as mesh_lib
+from macro_nerf import render
+from test_train_smoke import tiny_config
+
+BOX = (np.full(3, -1.0), np.full(3, 1.0))
+
+
+def sphere_density(center, radius, peak=100.0, width=0.02):
+  """A smooth solid ball: density peak/2 exactly at the surface, ~peak inside, ~0 outside."""
+  center = np.asarray(center, np.float64)
+
+  def fn(x):
+    r = np.linalg.norm(np.asarray(x, np.float64) - center, axis=-1)
+    return peak / (1.0 + np.exp(-(radius - r) / width))
+
+  return fn
+
+
+def smooth_color(x, normals=None):
+  """Linear RGB, a smooth function of position, within (0, 1)."""
+  x = np.asarray(x, np.float64)
+  return 0.5 + 0.4 * np.sin(np.stack([3 * x[:, 0], 2 * x[:, 1] + 1, 4 * x[:, 2] - 1], -1))
+
+
+def test_sphere_is_watertight_at_its_radius_with_outward_normals():
+  c, r0 = np.array([0.1, -0.2, 0.05]), 0.5
+  out = mesh_lib.extract_mesh(sphere_density(c, r0), *BOX, resolution=40, threshold=50.0)
+  v, f, step = out["vertices"], out["faces"], out["grid"].step
+  dist = np.linalg.norm(v - c, axis=1)
+  assert np.abs(dist - r0).max() < step
+  m = trimesh.Trimesh(v, f, process=False)
+  assert m.is_watertight and len(m.split(only_watertight=False)) == 1
+  assert m.volume > 0  # consistently wound, outward
+  assert np.all(np.einsum("ij,ij->i", out["normals"], (v - c) / dist[:, None]) > 0.9)
+  np.testing.assert_allclose(m.volume, 4 / 3 * np.pi * r0 ** 3, rtol=0.03)
+
+
+def test_default_bounds_and_small_components():
+  c, r0 = np.array([0.1, -0.2, 0.05]), 0.4
+  big, blob = sphere_density(c, r0), sphere_density([-0.75, 0.75, 0.75], 0.1)
+  both = lambda x: np.maximum(big(x), blob(x))
+  lo, hi = mesh_lib.default_bounds(big, BOX, 50.0, coarse_resolution=32)
+  step = 2.0 / 32
+  assert np.all(lo <= c - r0) and np.all(lo >= c - r0 - 3 * step)
+  assert np.all(hi >= c + r0) and np.all(hi <= c + r0 + 3 * step)
+  kept = mesh_lib.extract_mesh(both, *BOX, resolution=32, threshold=50.0, min_component=0)
+  m = trimesh.Trimesh(kept["vertices"], kept["faces"], process=False)
+  assert len(m.split(only_watertight=False)) == 2
+  cleaned = mesh_lib.extract_mesh(both, *BOX, resolution=32, threshold=50.0, min_component=0.2)
+  v = cleaned["vertices"]
+  assert np.abs(np.linalg.norm(v - c, axis=1) - r0).max() < 2.0 / 32  # only the big ball is left
+  assert cleaned["faces"].max() == len(v) - 1  # unreferenced vertices dropped
+  with pytest.raises(mesh_lib.MeshError, match="no density above the threshold"):
+    mesh_lib.extract_mesh(big, *BOX, resolution=8, threshold=1e3)
+
+
+def test_vertex_colours_are_the_fields_colour_in_8bit_srgb(tmp_path):
+  np.testing.assert_array_equal(mesh_lib.srgb8([[0.0, 0.5, 1.0], [0.0031308, 0.2, 2.0]]),
+                                [[0, 188, 255], [10, 124, 255]])
+  out = mesh_lib.extract_mesh(sphere_density([0, 0, 0], 0.6), *BOX, resolution=24, threshold=50.0,
+                              color_fn=smooth_color, chunk=500)  # several colour chunks
+  path = str(tmp_path / "m.ply")
+  mesh_lib.write_mesh(path, out["vertices"], out["faces"], mesh_lib.srgb8(out["colors"]))
+  m = trimesh.load(path, process=False)
+  assert len(m.vertices) == len(out["vertices"]) and np.array_equal(m.faces, out["faces"])
+  expect = mesh_lib.srgb8(smooth_color(m.vertices)).astype(int)
+  assert np.abs(m.visual.vertex_colors[:, :3].astype(int) - expect).max() <= 1
+  assert [f for f in os.listdir(tmp_path) if f != "m.ply"] == []  # no temporary file left
+
+
+def _ring_cameras(n=4, dist=3.0):
+  """n cameras on a circle around the origin, looking at it (100 x 100 pixels, 90 degree view)."""
+  c2w = np.stack([render.look_at([dist * np.cos(a), dist * np.sin(a), 0.0], np.zeros(3),
+                                 [0, 0, 1]) for a in 2 * np.pi * np.arange(n) / n])
+  intr = np.tile([50.0, 50.0, 50.0, 50.0], (n, 1))
+  return c2w, intr, 100, 100, np.full(n, 0.1), np.full(n, 10.0)
+
+
+def test_vertex_colours_from_the_most_frontal_unoccluded_camera():
+  from macro_nerf import camera
+  cams = _ring_cameras()
+  r = 0.5
+  k = np.arange(400) + 0.5  # Fibonacci sphere
+  z = 1 - 2 * k / 400
+  phi = np.pi * (1 + 5 ** 0.5) * k
+  normals = np.stack([np.sqrt(1 - z ** 2) * np.cos(phi), np.sqrt(1 - z ** 2) * np.sin(phi), z], -1)
+  points = r * normals
+  cam_rgb = np.eye(4)[:, :3] + 0.1  # camera j's colour
+  occluded = set()
+
+  def render_fn(cam, uv):  # the ball seen from camera `cam`; `occluded` cameras see a wall first
+    c2w = cams[0][cam]
+    d = camera.pixel_directions(uv[:, 0], uv[:, 1], c2w, tuple(cams[1][cam].T))
+    o = c2w[:, :, 3]
+    a, b, c = (d * d).sum(1), 2 * (o * d).sum(1), (o * o).sum(1) - r ** 2
+    t = (-b - np.sqrt(b * b - 4 * a * c)) / (2 * a)
+    t = np.where(np.isin(cam, list(occluded)), 0.5 * t, t)
+    return {"rgb": cam_rgb[cam], "depth": t}
+
+  rgb, seen = mesh_lib.colors_from_views(points, normals, cams, render_fn, candidates=2)
+  to_cam = cams[0][None, :, :, 3] - points[:, None]
+  cos = np.einsum("nkj,nj->nk", to_cam / np.linalg.norm(to_cam, axis=-1, keepdims=True), normals)
+  assert np.array_equal(seen, cos.max(1) > 0) and np.isnan(rgb[~seen]).all()
+  np.testing.assert_allclose(rgb[seen], cam_rgb[np.argmax(cos, 1)][seen], atol=1e-6)
+  occluded.add(0)  # camera 0 sees something else in front: the next camera, where there is one
+  rgb, _ = mesh_lib.colors_from_views(points, normals, cams, render_fn, candidates=2)
+  order = np.argsort(-cos, 1)
+  first, second = order[:, 0], order[:, 1]
+  moved = seen & (first == 0) & (cos[np.arange(len(cos)), second] > 0)
+  stuck = seen & (first == 0) & ~moved
+  assert moved.sum() > 10 and stuck.sum() > 10
+  np.testing.assert_allclose(rgb[moved], cam_rgb[second[moved]], atol=1e-6)
+  np.testing.assert_allclose(rgb[stuck], cam_rgb[np.zeros(stuck.sum(), int)], atol=1e-6)  # first kept
+
+
+def test_world_units_and_world_crop(tmp_path):
+  center, scale = np.array([10.0, -5.0, 2.0]), 0.25  # normalised = (world - center) * scale
+  c_w, r_w = np.array([11.0, -4.0, 2.5]), 2.0
+  density = sphere_density(mesh_lib.to_normalised(c_w, center, scale), r_w * scale)
+  out = mesh_lib.extract_mesh(density, *BOX, resolution=40, threshold=50.0)
+  v_w = mesh_lib.to_world(out["vertices"], center, scale)
+  step_w = out["grid"].step / scale
+  assert np.abs(np.linalg.norm(v_w - c_w, axis=1) - r_w).max() < step_w
+  for ext in (".ply", ".obj", ".glb"):
+    path = str(tmp_path / f"m{ext}")
+    mesh_lib.write_mesh(path, v_w, out["faces"], mesh_lib.srgb8(np.full_like(v_w, 0.5)))
+    m = trimesh.load(path, force="mesh", process=False)
+    assert len(m.faces) == len(out["faces"])
+    np.testing.assert_allclose(np.sort(m.vertices, 0), np.sort(v_w, 0), atol=1e-4)
+  # Keep what lies above the sphere's centre: a hemisphere, open at the cut.
+  crop = mesh_lib.box_to_normalised([-np.inf, -np.inf, c_w[2]], [np.inf] * 3, center, scale)
+  lo, hi = mesh_lib.default_bounds(density, BOX, 50.0, crop=crop)
+  half = mesh_lib.extract_mesh(density, lo, hi, resolution=40, threshold=50.0)
+  h_w = mesh_lib.to_world(half["vertices"], center, scale)
+  step_w = half["grid"].step / scale
+  assert h_w[:, 2].min() >= c_w[2] - 1e-6 and h_w[:, 2].max() > c_w[2] + r_w - step_w
+  assert np.abs(np.linalg.norm(h_w - c_w, axis=1) - r_w).max() < step_w
+  assert h_w[:, 2].min() < c_w[2] + step_w  # reaches down to the cut
+  assert not trimesh.Trimesh(h_w, half["faces"], process=False).is_watertight
+  with pytest.raises(mesh_lib.MeshError, match="does not meet"):
+    mesh_lib.default_bounds(density, BOX, 50.0, crop=mesh_lib.box_to_normalised(
+        [100, 100, 100], [101, 101, 101], center, scale))
+
+
+def test_camera_paths_look_at_the_target():
+  rng = np.random.default_rng(0)
+  target = np.array([0.1, 0.2, -0.3])
+  cams = []
+  for az in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+    pos = target + 1.5 * np.array([np.cos(az), np.sin(az), 0.5 + 0.1 * rng.standard_normal()])
+    cams.append(render.look_at(pos, target, [0, 0, 1]))
+  c2w = np.stack(cams)
+  near, far = np.full(8, 0.5), np.full(8, 3.0)
+  np.testing.assert_allclose(render.look_at_point(c2w, near, far), target, atol=1e-6)
+  orbit = render.orbit_path(c2w, near, far, 12)
+  dist = np.linalg.norm(orbit[:, :, 3] - target, axis=1)
+  np.testing.assert_allclose(dist, np.linalg.norm(c2w[:, :, 3] - target, axis=1).mean())
+  to_target = (target - orbit[:, :, 3]) / dist[:, None]
+  np.testing.assert_allclose(np.einsum("ni,ni->n", -orbit[:, :, 2], to_target), 1.0, atol=1e-9)
+  for m in orbit:  # rotations
+    np.testing.assert_allclose(m[:, :3].T @ m[:, :3], np.eye(3), atol=1e-9)
+  # Forward-facing: near-parallel axes fall back to a point on the mean axis; the spiral turns
+  # around the mean position within the cameras' spread.
+  ff = np.stack([render.look_at([x, y, 2.0], [x, y, 0.0], [0, 1, 0])
+                 for x, y in rng.uniform(-0.2, 0.2, (10, 2))])
+  t = render.look_at_point(ff, np.full(10, 1.0), np.full(10, 4.0))
+  np.testing.assert_allclose(t[2], 2.0 - 1.6, atol=0.05)
+  spiral = render.spiral_path(ff, np.full(10, 1.0), np.full(10, 4.0), 20)
+  assert spiral.shape == (20, 3, 4)
+  off = spiral[:, :2, 3] - ff[:, :2, 3].mean(0)
+  assert np.abs(off).max() <= 0.2 + 1e-9 and np.abs(off).max() > 0.05
+  assert np.all(spiral[:, 2, 2] > 0.9)  # still looking down
+  # Turbo: dark blue, through green, to dark red.
+  rgb = render.turbo([0.0, 0.15, 0.5, 0.9, 1.0])
+  assert np.all(rgb[0] < 0.25) and list(np.argmax(rgb[1:], 1)) == [2, 1, 0, 0]
+
+
+# ----------------------------------------------------------------------------- a tiny trained run
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_scene, tmp_path_factory):
+  """A 3-step run, and a density level its field crosses (the median over the seen box)."""
+  from macro_nerf import pipeline, train
+  wd = str(tmp_path_factory.mktemp("mesh_run") / "wd")
+  scene, model, state, _ = train.train(tiny_config(tiny_scene), wd, progress=False)
+  cams = (scene.c2w, scene.intrinsics, scene.height, scene.width, scene.near, scene.far)
+  grid = mesh_lib.make_grid(*mesh_lib.frustum_box(*cams), 16)
+  pts = mesh_lib.grid_points(grid, 0, grid.size)
+  pts = pts[mesh_lib.in_view(pts, *cams).any(1)]
+  d = pipeline.query_points(pipeline.make_query_fn(model), pipeline.model_params(state.params),
+                            pts, 4096)["density"]
+  return wd, float(np.median(d))
+
+
+def _export(*args):
+  return subprocess.Popen([sys.executable, "-m", "macro_nerf.export_mesh", *args], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_export_mesh_cli(tiny_run, tmp_path):
+  wd, threshold = tiny_run
+  out, bad = tmp_path / "m.ply", tmp_path / "none.ply"
+  # Both at once (each mostly waits on one core for JAX start-up and compiles).
+  ok = _export(f"--workdir={wd}", f"--output={out}", "--resolution=32",
+               f"--threshold={threshold}", "--min_component=0", "--chunk=4096")
+  none = _export(f"--workdir={wd}", f"--output={bad}", "--resolution=32", "--threshold=1e9")
+  _, err = ok.communicate()
+  assert ok.returncode == 0, err[-2000:]
+  m = trimesh.load(str(out), process=False)
+  assert len(m.faces) > 0 and m.visual.vertex_colors.shape == (len(m.vertices), 4)
+  # Nothing above the threshold: one line, a non-zero exit, no file.
+  _, err = none.communicate()
+  lines = err.strip().splitlines()
+  assert none.returncode != 0 and lines[-1].startswith("error: no density above the threshold")
+  assert not bad.exists() and sorted(os.listdir(tmp_path)) == ["m.ply"]
+
+
+def test_render_orbit_path(tiny_run):
+  tiny_run = tiny_run[0]
+  res = render.render_path(tiny_run, "orbit", frames=3, progress=False)
+  folder = os.path.join(tiny_run, "render", "orbit")
+  assert sorted(os.listdir(folder)) == [f"{k}_{i:04d}.png" for k in ("depth", "frame")
+                                        for i in range(3)]
+  assert res["frames"] == 3 and len(res["files"]) == 6
+  mp4 = os.path.join(tiny_run, "render", "orbit.mp4")
+  assert (res["video"] == mp4 and os.path.isfile(mp4)) == render.can_write_video()
+  with pytest.raises(ValueError, match="unknown path"):
+    render.render_path(tiny_run, "zigzag", progress=False)
