@@ -238,7 +238,20 @@ def load_config(workdir):
     raise FileNotFoundError(f"{path}: no config found; is {workdir} a training workdir?")
   with open(path) as f:
     cfg = json.load(f)
-  return ml_collections.ConfigDict(_tuples(cfg))
+  # Keys added since the run was written take today's defaults, so older runs still load.
+  from configs import base as base_config  # pylint: disable=import-outside-toplevel
+  config = base_config.get_config()
+  _merge(config, _tuples(cfg))
+  return config
+
+
+def _merge(config, values):
+  for k, v in values.items():
+    if isinstance(v, dict) and isinstance(config.get(k), ml_collections.ConfigDict):
+      _merge(config[k], v)
+    else:
+      with config.ignore_type():
+        config[k] = v
 
 
 def _tuples(x):
