@@ -148,3 +148,33 @@ def median_depths(render_fn, params, data, image_size, chunk, grid=(18, 24)):
   depth, acc = out["depth"].reshape(n, -1), out["acc"].reshape(n, -1)
   return np.array([np.median(dv[av > 0.5]) if np.sum(av > 0.5) > 10 else np.median(dv)
                    for dv, av in zip(depth, acc)])
+
+
+def make_focus_ray_loss(model, config):
+  """Ray loss weighted towards pixels each photo has in focus: w = 1 / (1 + (r / r0)^2) with r the
+  thin-lens radius from the rendered depth and the photo's lens (both held fixed here).
+
+  A surface point in focus in some photos and blurred in others then takes its colour from the
+  sharp ones, as in focus stacking, at the cost of a plain ray step (defocus.focus_rays_every).
+  """
+  t, d = config.train, config.defocus
+
+  def loss_fn(params, key, data, batch):
+    cam = batch["cam"]
+    rays = pipeline.rays_for_pixels(data, cam, batch["px"].astype(jnp.float32),
+                                    batch["py"].astype(jnp.float32))
+    out = model.apply({"params": pipeline.model_params(params)}, key, rays, train=True)
+    lens = jax.lax.stop_gradient(params["lens"])
+    inv_s = lens_lib.inv_focus(jax.tree.map(lambda a: a[cam], lens), data["near"][cam],
+                               data["far"][cam])
+    r = defocus.coc_radius(1.0 / jax.lax.stop_gradient(out["depth"]),
+                           lens_lib.kappa(lens)[cam], inv_s)
+    w = 1.0 / (1.0 + (r / d.focus_weight_radius) ** 2)
+    err = jnp.sum((linear_to_srgb(out["rgb"]) - batch["target"]) ** 2, -1) / 3.0
+    mse = jnp.sum(w * err) / jnp.maximum(jnp.sum(w), 1e-6)
+    inter, dist = proposal_losses(out["levels"])
+    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist
+    return loss, {"loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
+                  "distortion": dist, "focus_weight_mean": jnp.mean(w)}
+
+  return loss_fn

@@ -208,13 +208,17 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   num_rays = config.train.batch_size * mesh.size
   if defocus_on:
     residual = pipeline.residual_from_config(config, len(scene.train_idx))
+    every = config.defocus.patch_every
+    focus_ray_step = make_train_step(defocus_training.make_focus_ray_loss(model, config), tx, mesh)
     patch_step = make_train_step(
         defocus_training.make_defocus_loss(model, residual, config, image_size), tx, mesh)
     num_patches = defocus_training.patches_per_device(config) * mesh.size
+  steps = {"ray": ray_step, "patch": patch_step if defocus_on else None,
+           "focus_ray": focus_ray_step if defocus_on else None}
 
   def batch_for(name, step):
     rng = pipeline.step_rng(config.seed, step)
-    if name == "ray":
+    if name != "patch":
       b = pipeline.random_pixels(rng, images, num_rays)
     else:
       b = defocus_training.random_patches(rng, images, num_patches, config.defocus.patch_size)
@@ -257,21 +261,23 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   try:
     for step in range(start + 1, max_steps + 1):
       name = "patch" if defocus_on and step > warmup else "ray"
+      if name == "patch" and (every == 0 or (step - warmup) % every != 0):
+        name = "focus_ray"
       batch = batch_for(name, step)
       if name != phase:  # a new kind of step: time its compile apart from its steady state
         close_phase(step - 1)
-        if (name == "patch" and step == warmup + 1 and warmup > 0
+        if (name != "ray" and step == warmup + 1 and warmup > 0
             and not config.defocus.lens_init):
           # Blur starts now; focus starts at each photo's median rendered depth.
           state = _init_focus_from_depth(model, state, data, config, image_size, mesh,
                                           scene)
         t_c = time.time()
-        state, stats = (patch_step if name == "patch" else ray_step)(state, data, batch, base_key)
+        state, stats = steps[name](state, data, batch, base_key)
         jax.block_until_ready(state.step)
         compile_s += time.time() - t_c
         phase, t_phase, timed_from = name, time.time(), step
       else:
-        state, stats = (patch_step if name == "patch" else ray_step)(state, data, batch, base_key)
+        state, stats = steps[name](state, data, batch, base_key)
       bar.update(1)
       if pending is not None:
         check_bad(*pending)
