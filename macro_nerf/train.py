@@ -206,15 +206,16 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   defocus_on = config.defocus.enabled
   warmup = config.defocus.warmup_steps if defocus_on else 0
   num_rays = config.train.batch_size * mesh.size
+  every = config.defocus.patch_every
   if defocus_on:
     residual = pipeline.residual_from_config(config, len(scene.train_idx))
-    every = config.defocus.patch_every
     focus_ray_step = make_train_step(defocus_training.make_focus_ray_loss(model, config), tx, mesh)
     patch_step = make_train_step(
         defocus_training.make_defocus_loss(model, residual, config, image_size), tx, mesh)
     num_patches = defocus_training.patches_per_device(config) * mesh.size
-  steps = {"ray": ray_step, "patch": patch_step if defocus_on else None,
-           "focus_ray": focus_ray_step if defocus_on else None}
+  step_fns = {"ray": ray_step, "patch": patch_step if defocus_on else None,
+              "focus_ray": focus_ray_step if defocus_on else None}
+  compiled = set()
 
   def batch_for(name, step):
     rng = pipeline.step_rng(config.seed, step)
@@ -264,20 +265,27 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
       if name == "patch" and (every == 0 or (step - warmup) % every != 0):
         name = "focus_ray"
       batch = batch_for(name, step)
-      if name != phase:  # a new kind of step: time its compile apart from its steady state
+      # Timing phases: warm-up rays, then patch, focus_ray, or "mixed" when they alternate; each
+      # step function's first call (its compile) is timed apart from the steady state.
+      kind = name if name == "ray" or every in (0, 1) else "mixed"
+      fresh = name not in compiled
+      if kind != phase or fresh:
         close_phase(step - 1)
         if (name != "ray" and step == warmup + 1 and warmup > 0
             and not config.defocus.lens_init):
           # Blur starts now; focus starts at each photo's median rendered depth.
           state = _init_focus_from_depth(model, state, data, config, image_size, mesh,
                                           scene)
+        phase, t_phase, timed_from = kind, time.time(), step - 1
+      if fresh:
         t_c = time.time()
-        state, stats = steps[name](state, data, batch, base_key)
+        state, stats = step_fns[name](state, data, batch, base_key)
         jax.block_until_ready(state.step)
         compile_s += time.time() - t_c
-        phase, t_phase, timed_from = name, time.time(), step
+        compiled.add(name)
+        t_phase, timed_from = time.time(), step
       else:
-        state, stats = steps[name](state, data, batch, base_key)
+        state, stats = step_fns[name](state, data, batch, base_key)
       bar.update(1)
       if pending is not None:
         check_bad(*pending)

@@ -167,3 +167,50 @@ def test_refocus_at_zero_aperture_is_the_sharp_render():
   # Everything at the focus distance stays sharp whatever the aperture.
   out = render.refocus(rgb, np.full_like(depth, 2.0), focus=2.0, kappa=50.0, margin=m)
   np.testing.assert_allclose(out, rgb[m:-m, m:-m], atol=1e-6)
+
+
+def test_focus_ray_loss_weights_in_focus_pixels(tiny_scene):
+  """make_focus_ray_loss: mse = sum w e / sum w with w = 1 / (1 + (r / r0)^2), r = kappa |1/z - 1/s|
+  from the rendered depth (float64 reference); the lens gets no gradient from it."""
+  import jax
+  from macro_nerf import data as data_lib
+  from macro_nerf import defocus_training, image_utils, pipeline
+  c = defocus_config(tiny_scene)
+  c.defocus.init_radius_px = 1.5
+  scene = data_lib.load_scene(c)
+  model, _, state = pipeline.init_state(c, scene)
+  data = pipeline.device_data(scene, scene.train_idx)
+  batch = pipeline.random_pixels(np.random.default_rng(0), scene.images[scene.train_idx], 64)
+  key = jax.random.PRNGKey(0)
+  loss_fn = defocus_training.make_focus_ray_loss(model, c)
+  (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, key, data, batch)
+  rays = pipeline.rays_for_pixels(data, batch["cam"], batch["px"].astype(np.float32),
+                                  batch["py"].astype(np.float32))
+  out = model.apply({"params": state.params["model"]}, key, rays, train=True)
+  lens = {k: np.asarray(v, np.float64) for k, v in state.params["lens"].items()}
+  cam = batch["cam"]
+  near, far = np.asarray(data["near"], np.float64)[cam], np.asarray(data["far"], np.float64)[cam]
+  inv_s = 1 / far + lens["focus_u"][cam] * (1 / near - 1 / far)
+  r = np.exp(lens["log_kappa"][cam]) * np.abs(1 / np.asarray(out["depth"], np.float64) - inv_s)
+  w = 1 / (1 + (r / c.defocus.focus_weight_radius) ** 2)
+  pred = np.asarray(image_utils.linear_to_srgb(out["rgb"]), np.float64)
+  err = np.mean((pred - batch["target"]) ** 2, -1)
+  np.testing.assert_allclose(float(stats["mse"]), np.sum(w * err) / np.sum(w), rtol=1e-4)
+  assert 0 < float(stats["focus_weight_mean"]) < 1
+  assert np.abs(np.asarray(grads["lens"]["log_kappa"])).sum() == 0
+  assert sum(float(np.abs(np.asarray(g)).sum()) for g in jax.tree.leaves(grads["model"])) > 0
+
+
+def test_patch_every_mixes_focus_ray_and_patch_steps(tiny_scene, tmp_path):
+  c = defocus_config(tiny_scene)
+  c.train.max_steps = 6
+  c.defocus.patch_every = 2  # steps 3, 5: focus rays; 4, 6: patches
+  _, _, state, summary = train.train(c, str(tmp_path / "mixed"), progress=False)
+  assert int(state.step) == 6 and set(summary["phase_steps_per_sec"]) <= {"ray", "mixed"}
+  log = [json.loads(l) for l in open(tmp_path / "mixed" / "train_log.jsonl")]
+  assert ["focus_weight_mean" in r for r in log[2:]] == [True, False, True, False]
+  c.defocus.patch_every = 0  # focus rays only after the warm-up
+  c.train.max_steps = 4
+  _, _, state, summary = train.train(c, str(tmp_path / "rays"), progress=False)
+  assert set(summary["phase_steps_per_sec"]) <= {"ray", "focus_ray"}
+  assert all(np.all(np.isfinite(x)) for x in __import__("jax").tree.leaves(state.params))
