@@ -48,7 +48,7 @@ def read_exif(path):
   return out
 
 
-def write_exif_json(folder, image_paths, out_path):
+def write_exif_json(image_paths, out_path):
   """Writes exif.json ({"views": [{"file", ...}]}) when any photo carries camera settings.
 
   Returns the number of photos with at least one setting (0: nothing written)."""

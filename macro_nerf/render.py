@@ -37,14 +37,19 @@ def view_index(scene, view):
   raise ValueError(f"--view={view}: no such view (have {scene.names[0]} .. {scene.names[-1]})")
 
 
+def train_view_lens(params, scene):
+  """Learned focus (world units) and kappa (pixels x world units) of every training view."""
+  idx = scene.train_idx
+  return lens_lib.lens_in_world(params["lens"], scene.near[idx], scene.far[idx], scene.scale)
+
+
 def view_lens(params, scene, i):
   """The learned (focus, kappa) of view i in world units; held-out views get the median kappa
   and no focus (None)."""
   if "lens" not in params:
     return None, None
   idx = scene.train_idx
-  focus, kappa = lens_lib.lens_in_world(params["lens"], scene.near[idx], scene.far[idx],
-                                        scene.scale)
+  focus, kappa = train_view_lens(params, scene)
   where = np.flatnonzero(idx == i)
   if where.size:
     return float(focus[where[0]]), float(kappa[where[0]])
@@ -284,7 +289,7 @@ def render_path(workdir, path, frames=0, focus=None, kappa=None, aperture=1.0, m
   if focus is not None:
     host = parallel.to_host(state.params)
     if kappa is None and "lens" in host:
-      kappa = float(np.median(view_lens_all(host, scene)))
+      kappa = float(np.median(train_view_lens(host, scene)[1]))
   else:
     margin = 0
   soft, norm = config.defocus.get("softness", 1.0), config.defocus.get("normalize", True)
@@ -327,12 +332,6 @@ def render_path(workdir, path, frames=0, focus=None, kappa=None, aperture=1.0, m
   if can_write_video():
     written["video"] = write_video(os.path.join(out_root, f"{path}.mp4"), rgbs, fps)
   return written
-
-
-def view_lens_all(params, scene):
-  """Learned kappa of every training view, pixels x world units."""
-  idx = scene.train_idx
-  return lens_lib.lens_in_world(params["lens"], scene.near[idx], scene.far[idx], scene.scale)[1]
 
 
 def main(argv):

@@ -11,7 +11,7 @@ from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
 from conftest import REPO, SCENES
-from configs import llff as llff_config
+from test_data import _config
 from macro_nerf import colmap_model, data, distortion, exif, lens
 from macro_nerf.camera import llff_to_opengl
 from macro_nerf.tools import colmap as colmap_tool
@@ -20,11 +20,7 @@ PEBBLES = os.path.join(SCENES, "pebbles")
 
 
 def _load(path, **kw):
-  c = llff_config.get_config()
-  c.data.path = str(path)
-  for k, v in kw.items():
-    setattr(c.data, k, v)
-  return data.load_scene(c)
+  return data.load_scene(_config(path, **kw))
 
 
 @pytest.fixture(scope="module")
@@ -223,12 +219,12 @@ def test_exif_read_and_recorded(tmp_path):
   assert (e["focal_length_mm"], e["f_number"], e["focus_distance_m"]) == (60.0, 8.0, 0.25)
   assert exif.read_exif(tmp_path / "c.png")["f_number"] is None
   paths = [str(tmp_path / n) for n in ("a.jpg", "b.jpg", "c.png")]
-  assert exif.write_exif_json(str(tmp_path), paths, str(tmp_path / "exif.json")) == 2
+  assert exif.write_exif_json(paths, str(tmp_path / "exif.json")) == 2
   f, n, s = exif.load_exif_json(str(tmp_path / "exif.json"), ["c.png", "a.jpg", "b.jpg"])
   np.testing.assert_array_equal(n[1:], [8.0, 11.0])
   assert np.isnan(n[0]) and np.isnan(s[2]) and s[1] == 0.25
   # No camera settings anywhere: no file.
-  assert exif.write_exif_json(str(tmp_path), paths[2:], str(tmp_path / "none.json")) == 0
+  assert exif.write_exif_json(paths[2:], str(tmp_path / "none.json")) == 0
   assert not os.path.exists(tmp_path / "none.json")
 
 
@@ -287,7 +283,7 @@ def test_training_starts_the_lens_from_exif(tiny_scene, tmp_path, capsys):
                                                            exif=ex)
     settings[jpg] = (int(f_num * 100) / 100, int(focus * 1e6) / 1e6)
   photos = [str(scene / "images" / n) for n in sorted(settings)]
-  assert exif.write_exif_json(str(scene / "images"), photos, str(scene / "exif.json")) == len(names)
+  assert exif.write_exif_json(photos, str(scene / "exif.json")) == len(names)
   c = tiny_config(str(scene))
   c.defocus.enabled = True
   c.defocus.patch_size = 8

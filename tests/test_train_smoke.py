@@ -66,11 +66,11 @@ def defocus_config(path):
   return c
 
 
-def test_defocus_gradients_reach_lens_residual_and_field(tiny_scene):
-  import jax
+def _defocus_loss_setup(path):
+  """Tiny defocus config, its initial state, the patch loss, cameras and a batch of 2 patches."""
   from macro_nerf import data as data_lib
   from macro_nerf import defocus_training, pipeline
-  c = defocus_config(tiny_scene)
+  c = defocus_config(path)
   c.defocus.init_radius_px = 1.5
   scene = data_lib.load_scene(c)
   model, _, state = pipeline.init_state(c, scene)
@@ -79,6 +79,12 @@ def test_defocus_gradients_reach_lens_residual_and_field(tiny_scene):
   data = pipeline.device_data(scene, scene.train_idx)
   batch = defocus_training.random_patches(np.random.default_rng(0), scene.images[scene.train_idx],
                                           2, c.defocus.patch_size)
+  return state, loss_fn, data, batch
+
+
+def test_defocus_gradients_reach_lens_residual_and_field(tiny_scene):
+  import jax
+  state, loss_fn, data, batch = _defocus_loss_setup(tiny_scene)
   # A non-zero residual output layer, so gradients also reach its hidden layers.
   params = jax.tree_util.tree_map_with_path(
       lambda p, x: x + 0.01 if "out" in jax.tree_util.keystr(p) else x, state.params)
@@ -96,17 +102,7 @@ def test_blur_ramp_scales_the_radius_and_holds_the_lens(tiny_scene):
   """defocus.blur_ramp_steps: a blur_scale s < 1 blurs with s * r and gives the lens no gradient;
   s = 1 is the plain loss."""
   import jax
-  from macro_nerf import data as data_lib
-  from macro_nerf import defocus_training, pipeline
-  c = defocus_config(tiny_scene)
-  c.defocus.init_radius_px = 1.5
-  scene = data_lib.load_scene(c)
-  model, _, state = pipeline.init_state(c, scene)
-  residual = pipeline.residual_from_config(c, len(scene.train_idx))
-  loss_fn = defocus_training.make_defocus_loss(model, residual, c, (scene.height, scene.width))
-  data = pipeline.device_data(scene, scene.train_idx)
-  batch = defocus_training.random_patches(np.random.default_rng(0), scene.images[scene.train_idx],
-                                          2, c.defocus.patch_size)
+  state, loss_fn, data, batch = _defocus_loss_setup(tiny_scene)
   key = jax.random.PRNGKey(0)
   grad = lambda b: jax.grad(loss_fn, has_aux=True)(state.params, key, data, b)
   g_plain, s_plain = grad(batch)

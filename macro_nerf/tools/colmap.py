@@ -127,7 +127,7 @@ def write_scene(rec, images_dir, names, tmp, where):
     json.dump({"camera_model": "PINHOLE", "frames": frames}, f, indent=1)
   os.makedirs(os.path.join(tmp, "sparse", "0"))
   rec.write_binary(os.path.join(tmp, "sparse", "0"))
-  n_exif = exif.write_exif_json(images_dir, [os.path.join(images_dir, n) for n in reg],
+  n_exif = exif.write_exif_json([os.path.join(images_dir, n) for n in reg],
                                 os.path.join(tmp, exif.FILE))
   return reg, shifts, n_exif, near, far
 
