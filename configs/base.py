@@ -39,7 +39,8 @@ def get_config():
   c.defocus.warmup_steps = 300  # plain ray steps first; then focus := median rendered depth
   c.defocus.patch_every = 1  # after the warm-up every k-th step is a patch step, the others
   # focus-weighted ray steps (defocus_training.make_focus_ray_loss); 0: focus-weighted rays only
-  c.defocus.focus_weight_radius = 1.0  # pixels: ray weight 1 / (1 + (r / this)^2)
+  c.defocus.focus_weight_radius = 1.0  # pixels: ray weight 1 / (1 + (r / this)^power)
+  c.defocus.focus_weight_power = 2.0  # higher: blurred views give way more completely
   c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)
   c.defocus.init_radius_px = 8.0  # initial kappa: this CoC at the ends of each view's depth range;
   # over-estimate: training shrinks too much blur readily, but not too little (field compensates)

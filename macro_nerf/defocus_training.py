@@ -151,7 +151,7 @@ def median_depths(render_fn, params, data, image_size, chunk, grid=(18, 24)):
 
 
 def make_focus_ray_loss(model, config):
-  """Ray loss weighted towards pixels each photo has in focus: w = 1 / (1 + (r / r0)^2) with r the
+  """Ray loss weighted towards pixels each photo has in focus: w = 1 / (1 + (r / r0)^p) with r the
   thin-lens radius from the rendered depth and the photo's lens (both held fixed here).
 
   A surface point in focus in some photos and blurred in others then takes its colour from the
@@ -169,7 +169,7 @@ def make_focus_ray_loss(model, config):
                                data["far"][cam])
     r = defocus.coc_radius(1.0 / jax.lax.stop_gradient(out["depth"]),
                            lens_lib.kappa(lens)[cam], inv_s)
-    w = 1.0 / (1.0 + (r / d.focus_weight_radius) ** 2)
+    w = 1.0 / (1.0 + (r / d.focus_weight_radius) ** d.focus_weight_power)
     err = jnp.sum((linear_to_srgb(out["rgb"]) - batch["target"]) ** 2, -1) / 3.0
     mse = jnp.sum(w * err) / jnp.maximum(jnp.sum(w), 1e-6)
     inter, dist = proposal_losses(out["levels"])

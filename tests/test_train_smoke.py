@@ -166,13 +166,14 @@ def test_refocus_at_zero_aperture_is_the_sharp_render():
 
 
 def test_focus_ray_loss_weights_in_focus_pixels(tiny_scene):
-  """make_focus_ray_loss: mse = sum w e / sum w with w = 1 / (1 + (r / r0)^2), r = kappa |1/z - 1/s|
+  """make_focus_ray_loss: mse = sum w e / sum w with w = 1 / (1 + (r / r0)^p), r = kappa |1/z - 1/s|
   from the rendered depth (float64 reference); the lens gets no gradient from it."""
   import jax
   from macro_nerf import data as data_lib
   from macro_nerf import defocus_training, image_utils, pipeline
   c = defocus_config(tiny_scene)
   c.defocus.init_radius_px = 1.5
+  c.defocus.focus_weight_power = 4.0
   scene = data_lib.load_scene(c)
   model, _, state = pipeline.init_state(c, scene)
   data = pipeline.device_data(scene, scene.train_idx)
@@ -188,7 +189,7 @@ def test_focus_ray_loss_weights_in_focus_pixels(tiny_scene):
   near, far = np.asarray(data["near"], np.float64)[cam], np.asarray(data["far"], np.float64)[cam]
   inv_s = 1 / far + lens["focus_u"][cam] * (1 / near - 1 / far)
   r = np.exp(lens["log_kappa"][cam]) * np.abs(1 / np.asarray(out["depth"], np.float64) - inv_s)
-  w = 1 / (1 + (r / c.defocus.focus_weight_radius) ** 2)
+  w = 1 / (1 + (r / c.defocus.focus_weight_radius) ** c.defocus.focus_weight_power)
   pred = np.asarray(image_utils.linear_to_srgb(out["rgb"]), np.float64)
   err = np.mean((pred - batch["target"]) ** 2, -1)
   np.testing.assert_allclose(float(stats["mse"]), np.sum(w * err) / np.sum(w), rtol=1e-4)
