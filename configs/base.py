@@ -25,7 +25,8 @@ def get_config():
   c.model.log2_table_size = 16
   c.model.max_resolution = 2048
   c.model.width = 64
-  c.model.background = (0.0, 0.0, 0.0)
+  c.model.background = (0.0, 0.0, 0.0)  # renders; training uses a random one (next line)
+  c.model.random_background = True  # False: train over `background` (lets fog pass as surface)
   c.model.view_dependent = True  # SH of the view direction in the colour MLP
 
   # Learned thin-lens blur (DESIGN.md, "Image formation"). False: the naive baseline, the same

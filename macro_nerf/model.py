@@ -38,6 +38,10 @@ class Model(nn.Module):
   width: int = 64
   background: Sequence[float] = (0.0, 0.0, 0.0)
   view_dependent: bool = True
+  # Training composites over a random colour per ray: a ray that stays partly transparent then
+  # costs loss, so the field cannot pass for the photo as brightened fog over a black background
+  # (which wrecks depth, meshes and the blur radii that depth drives).
+  random_background: bool = True
 
   def setup(self):
     self.prop_fields = [
@@ -70,7 +74,11 @@ class Model(nn.Module):
         density, rgb = self.field(x, vd)
         w = compositing.compositing_weights(density, t, dir_norm)
         levels.append((s, w))
-        color, depth, acc = compositing.composite(w, rgb, t, jnp.asarray(self.background))
+        bg = jnp.asarray(self.background, rgb.dtype)
+        if train and self.random_background:
+          key, sub = jax.random.split(key)
+          bg = jax.random.uniform(sub, batch + (3,), rgb.dtype)
+        color, depth, acc = compositing.composite(w, rgb, t, bg)
     return {"rgb": color, "depth": depth, "acc": acc, "levels": levels}
 
 
@@ -85,7 +93,8 @@ def model_from_config(config) -> Model:
                disparity=m.disparity, prop_log2_table_size=m.prop_log2_table_size,
                prop_max_resolution=m.prop_max_resolution, num_levels=m.num_levels,
                log2_table_size=m.log2_table_size, max_resolution=m.max_resolution, width=m.width,
-               background=tuple(m.background), view_dependent=m.get("view_dependent", True))
+               background=tuple(m.background), view_dependent=m.get("view_dependent", True),
+               random_background=m.get("random_background", True))
 
 
 def proposal_losses(levels):
