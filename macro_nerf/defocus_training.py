@@ -92,7 +92,9 @@ def make_defocus_loss(model, residual, config, image_size):
     px, py = patch_regions(batch["x0"], batch["y0"], patch, margin)
     mp = pipeline.model_params(params)
     px, py = px.reshape(num, -1).astype(jnp.float32), py.reshape(num, -1).astype(jnp.float32)
-    if d.margin_grad:
+    if not d.patch_field_grad:  # a lens step: the field only renders, forward-only
+      mp = jax.lax.stop_gradient(mp)
+    if d.margin_grad or not d.patch_field_grad:
       out = render(mp, k_in, data, cam, px, py)
       rgb, depth, levels = out["rgb"], out["depth"], out["levels"]
     else:  # the margin only feeds the blur: render it forward-only
