@@ -15,6 +15,10 @@ query of the colour at the vertex is far worse: training composites colours over
 samples, so the colour at one point of the level set is not what a render shows (on the
 development scenes point colours were ~2x further from the photos). Vertices that face no camera
 get that point colour, looked at head-on.
+
+Hidden surfaces (--cull_hidden, default on): faces whose vertices lie behind the rendered depth of
+every training camera (on a subgrid of at most ~40k pixels per view) are dropped. Training never
+constrained them (behind and under objects), and the density there is whatever the optimiser left.
 """
 import json
 import os
@@ -22,6 +26,8 @@ import sys
 
 import numpy as np
 from absl import app, flags, logging
+
+from tqdm import tqdm
 
 from macro_nerf import mesh as mesh_lib
 from macro_nerf import parallel, pipeline
@@ -49,7 +55,7 @@ def parse_point(text, name):
 
 
 def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_min=None,
-           crop_max=None, min_component=0.01, chunk=1 << 16, progress=True):
+           crop_max=None, min_component=0.01, chunk=1 << 16, progress=True, cull_hidden=True):
   """Writes the mesh of a trained run; returns a summary dict. Raises MeshError when nothing is
   above the threshold (nothing is written then)."""
   if os.path.splitext(output)[1].lower() not in mesh_lib.MESH_FORMATS:
@@ -90,8 +96,17 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
   box = mesh_lib.default_bounds(density_fn, mesh_lib.frustum_box(*cams), threshold, crop=crop,
                                 chunk=chunk, progress=progress)
   step = mesh_lib.make_grid(box[0], box[1], resolution).step
+  visible_fn = None
+  if cull_hidden:  # depth maps of every photo's camera, on a subgrid of its pixels
+    py, px, stride = mesh_lib.depth_grid(scene.height, scene.width)
+    maps = []
+    for k in tqdm(range(len(scene.names)), desc="depth maps", disable=not progress, unit="view"):
+      out = pipeline.render_pixels(render_fn, params, data, np.full(px.size, k, np.int32),
+                                   px.reshape(-1), py.reshape(-1), config.eval.chunk)
+      maps.append(np.asarray(out["depth"]).reshape(px.shape))
+    visible_fn = lambda v: mesh_lib.visible(v, cams, np.stack(maps), stride, 3 * step)
   out = mesh_lib.extract_mesh(density_fn, box[0], box[1], resolution, threshold, color_fn, chunk,
-                              min_component, progress)
+                              min_component, progress, visible_fn)
   verts = mesh_lib.to_world(out["vertices"], scene.center, scene.scale)
   if parallel.is_main():
     mesh_lib.write_mesh(output, verts, out["faces"], mesh_lib.srgb8(out["colors"]),
@@ -110,7 +125,7 @@ def main(argv):
     parallel.initialize_from_flags()
     res = export(f.workdir, f.output, f.resolution, f.threshold,
                  parse_point(f.crop_min, "crop_min"), parse_point(f.crop_max, "crop_max"),
-                 f.min_component, f.chunk)
+                 f.min_component, f.chunk, cull_hidden=f.cull_hidden)
   except (DataError, FileNotFoundError, ValueError) as e:  # MeshError is a ValueError
     sys.exit("error: " + " ".join(str(e).split()))
   if parallel.is_main():
@@ -129,6 +144,8 @@ def console_main():
   flags.DEFINE_float("min_component", 0.01, "Drop connected pieces with fewer than this fraction "
                      "of the faces (0: keep all).")
   flags.DEFINE_integer("chunk", 1 << 16, "Points per field query.")
+  flags.DEFINE_bool("cull_hidden", True, "Drop surfaces no training camera sees (behind what its "
+                    "rendered depth shows): the unconstrained insides and undersides.")
   parallel.define_flags()
   flags.mark_flags_as_required(["workdir", "output"])
   app.run(main)

@@ -186,6 +186,53 @@ def colors_from_views(points, normals, cameras, render_fn, candidates=3, tol=0.0
   return rgb, done
 
 
+def depth_grid(height, width, max_pixels=40000):
+  """Pixels (py, px) of a regular subgrid of an image (every stride-th, from 0) with at most
+  ~max_pixels samples, and the stride: the depth maps that visibility is checked against."""
+  stride = max(1, int(np.ceil(np.sqrt(height * width / max_pixels))))
+  ys, xs = np.arange(0, height, stride), np.arange(0, width, stride)
+  py, px = np.meshgrid(ys, xs, indexing="ij")
+  return py, px, stride
+
+
+def visible(points, cameras, depth_maps, stride, tol):
+  """(N,) bool: the point is seen by at least one camera, i.e. it lies in its frustum and not
+  behind its rendered depth (z <= depth + tol + 2 % of z) at the depth-map samples around it.
+
+  cameras = (c2w, intrinsics, height, width, near, far); depth_maps (K, h', w') rendered z-depth on
+  the depth_grid of stride `stride`. Surfaces no camera sees (hidden behind others, or the inside
+  of the ground) were never constrained by training.
+  """
+  from macro_nerf.camera import project
+  c2w, intr, height, width, near, far = cameras
+  p = np.asarray(points, np.float64)
+  frustum = in_view(p, c2w, intr, height, width, near, far)
+  seen = np.zeros(len(p), bool)
+  for k in range(len(c2w)):
+    idx = np.flatnonzero(frustum[:, k] & ~seen)
+    if not len(idx):
+      continue
+    uv, z = project(p[idx], np.asarray(c2w[k], np.float64), np.asarray(intr[k], np.float64))
+    dm = depth_maps[k]
+    # The deepest of the four samples around the point: on a slanted surface a neighbouring
+    # sample lies nearer, and the point is then still not behind the surface.
+    fy, fx = (uv[:, 1] - 0.5) / stride, (uv[:, 0] - 0.5) / stride
+    y0, x0 = np.floor(fy).astype(int), np.floor(fx).astype(int)
+    deepest = np.full(len(idx), -np.inf)
+    for iy in (y0, y0 + 1):
+      for ix in (x0, x0 + 1):
+        deepest = np.maximum(deepest, dm[np.clip(iy, 0, dm.shape[0] - 1),
+                                         np.clip(ix, 0, dm.shape[1] - 1)])
+    seen[idx[z <= deepest + tol + 0.02 * z]] = True
+  return seen
+
+
+def drop_faces(vertices, faces, keep_vertex):
+  """Faces whose three vertices are all dropped go, with the vertices no face uses any more."""
+  faces = faces[np.any(keep_vertex[faces], axis=1)]
+  return keep_large_components(vertices, faces, 0.0)
+
+
 def marching_cubes(volume, grid, threshold):
   """Vertices (grid coordinates -> the grid's space) and faces of the level set density ==
   threshold, normals out of the dense side (PyMCubes' winding for a field high inside)."""
@@ -220,9 +267,10 @@ def vertex_normals(vertices, faces):
 
 
 def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk=1 << 16,
-                 min_component=0.0, progress=False):
-  """Samples density_fn on a grid over lo..hi, runs marching cubes at `threshold`, drops small
-  components and colours the vertices with color_fn(vertices, normals) (linear RGB).
+                 min_component=0.0, progress=False, visible_fn=None):
+  """Samples density_fn on a grid over lo..hi, runs marching cubes at `threshold`, drops the faces
+  no camera sees (visible_fn(vertices) -> bool, optional) and small components, and colours the
+  vertices with color_fn(vertices, normals) (linear RGB).
 
   Returns {"vertices", "faces", "normals", "colors" (linear, or None), "grid"}; raises MeshError
   when nothing in the box is above the threshold.
@@ -234,6 +282,8 @@ def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk
     raise MeshError(f"no density above the threshold {threshold:g} in the box {fmt(grid.lo)} .. "
                     f"{fmt(grid.hi)} (max density there {vmax:.3g}); lower --threshold")
   verts, faces = marching_cubes(volume, grid, threshold)
+  if visible_fn is not None and len(faces):
+    verts, faces = drop_faces(verts, faces, np.asarray(visible_fn(verts), bool))
   verts, faces = keep_large_components(verts, faces, min_component)
   if not len(faces):
     raise MeshError(f"marching cubes at threshold {threshold:g} gave no faces")

@@ -123,6 +123,38 @@ def test_vertex_colours_from_the_most_frontal_unoccluded_camera():
   np.testing.assert_allclose(rgb[stuck], cam_rgb[np.zeros(stuck.sum(), int)], atol=1e-6)  # first kept
 
 
+def test_hidden_surfaces_are_culled():
+  """visible(): a ball seen by one camera keeps the cap that faces it and drops the far side;
+  extract_mesh with that test keeps only faces there."""
+  c2w, intr, h, w, near, far = _ring_cameras(n=4)
+  intr = np.array([[200.0, 200.0, 50.0, 50.0]])  # the ball fills 68 of 100 pixels
+  cams = (c2w[:1], intr, h, w, near[:1], far[:1])  # one camera, on +x
+  r = 0.5
+  py, px, stride = mesh_lib.depth_grid(h, w, max_pixels=2500)
+  assert stride == 2 and py.shape == (50, 50)
+  from macro_nerf import camera
+  d = camera.pixel_directions(px.reshape(-1) + 0.5, py.reshape(-1) + 0.5, c2w[0], tuple(intr[0]))
+  o = c2w[0, :, 3]
+  a, b, cc = (d * d).sum(1), 2 * (d @ o), o @ o - r ** 2
+  disc = b * b - 4 * a * cc
+  t = np.where(disc > 0, (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a), far[0])
+  depth = t.reshape(px.shape)[None]  # z-depth: directions have unit z
+  out = mesh_lib.extract_mesh(sphere_density(np.zeros(3), r), *BOX, resolution=32, threshold=50.0)
+  v = out["vertices"]
+  seen = mesh_lib.visible(v, cams, depth, stride, tol=out["grid"].step)
+  to_cam = (o - v) / np.linalg.norm(o - v, axis=1, keepdims=True)
+  facing = np.einsum("ij,ij->i", to_cam, v / np.linalg.norm(v, axis=1, keepdims=True))
+  # Facing = cosine between the normal and the way to the camera: > 0 on the visible cap; points
+  # just past the rim are within the tolerance.
+  assert seen[facing > 0.05].all() and not seen[facing < -0.4].any()
+  culled = mesh_lib.extract_mesh(sphere_density(np.zeros(3), r), *BOX, resolution=32,
+                                 threshold=50.0,
+                                 visible_fn=lambda x: mesh_lib.visible(x, cams, depth, stride,
+                                                                       out["grid"].step))
+  assert 0.3 * len(out["faces"]) < len(culled["faces"]) < 0.7 * len(out["faces"])
+  assert culled["vertices"][:, 0].min() > -0.2
+
+
 def test_world_units_and_world_crop(tmp_path):
   center, scale = np.array([10.0, -5.0, 2.0]), 0.25  # normalised = (world - center) * scale
   c_w, r_w = np.array([11.0, -4.0, 2.5]), 2.0
