@@ -38,12 +38,15 @@ def get_config():
   c.defocus.softness = 1.0  # width of the disk's edge ramp, pixels
   c.defocus.normalize = True  # divide by the weight each pixel receives (flat stays flat)
   c.defocus.warmup_steps = 300  # plain ray steps first; then focus := median rendered depth
-  c.defocus.patch_every = 1  # after the warm-up every k-th step is a patch step, the others
-  # focus-weighted ray steps (defocus_training.make_focus_ray_loss); 0: focus-weighted rays only
+  # After the warm-up every k-th step is a patch step, the others focus-weighted ray steps
+  # (defocus_training.make_focus_ray_loss: a point takes its colour from the photos that have it
+  # in focus); 0: focus-weighted rays only; 1: patch steps only. Pebbles, 3000 steps: k=4 with
+  # lens-only patch steps is +1.8 dB over naive; patch steps training the field gained ~0.1 dB.
+  c.defocus.patch_every = 4
   c.defocus.focus_weight_radius = 1.0  # pixels: ray weight 1 / (1 + (r / this)^power)
-  c.defocus.focus_weight_power = 2.0  # higher: blurred views give way more completely
-  c.defocus.patch_field_grad = True  # False: patch steps fit only the lens and residual (the
-  # field learns from the focus-weighted ray steps) and render forward-only, ~3x cheaper
+  c.defocus.focus_weight_power = 4.0  # higher: blurred views give way more completely
+  c.defocus.patch_field_grad = False  # True: patch steps train the field too (through the blur);
+  # False: they fit only the lens and residual, rendering forward-only (~3x cheaper)
   c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)
   c.defocus.init_radius_px = 8.0  # initial kappa: this CoC at the ends of each view's depth range;
   # over-estimate: training shrinks too much blur readily, but not too little (field compensates)

@@ -12,6 +12,8 @@ def get_config():
   c.defocus.margin = 6  # the synthetic lens blurs up to 5 px
   c.defocus.warmup_steps = 200
   c.defocus.init_radius_px = 5.0  # within the margin
+  c.defocus.patch_every = 1  # patch steps only, training the field (what the demo was measured
+  c.defocus.patch_field_grad = True  # with; the scene-level defaults were tuned on pebbles)
   c.train.max_steps = 1000
   c.train.batch_size = 1024
   c.train.checkpoint_every = 500

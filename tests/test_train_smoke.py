@@ -61,6 +61,8 @@ def defocus_config(path):
   c.defocus.patch_size = 8
   c.defocus.margin = 3
   c.defocus.warmup_steps = 2
+  c.defocus.patch_every = 1  # every step after the warm-up a patch step that trains the field:
+  c.defocus.patch_field_grad = True  # the full blur path (the defaults mix in focus-ray steps)
   c.train.max_steps = 4
   c.train.checkpoint_every = 2
   return c
