@@ -6,7 +6,8 @@ units, with 8-bit sRGB vertex colours. The math is in macro_nerf/mesh.py.
 
 Bounds, unless cropped further by --crop_min/--crop_max (world units): the bounding box of the
 cameras' view frusta, cut to where a coarse 64^3 grid finds density above the threshold (padded by
-two coarse voxels). Density outside every camera's frustum counts as zero: no photo constrains it.
+two coarse voxels) among the points that at least --bounds_views (default half) of the cameras
+see. Density outside every camera's frustum counts as zero: no photo constrains it.
 
 Colours: each vertex takes the colour rendered along the ray from the training camera that faces
 it most directly (of the three most frontal, the first whose rendered depth agrees with the
@@ -55,7 +56,8 @@ def parse_point(text, name):
 
 
 def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_min=None,
-           crop_max=None, min_component=0.01, chunk=1 << 16, progress=True, cull_hidden=True):
+           crop_max=None, min_component=0.01, chunk=1 << 16, progress=True, cull_hidden=True,
+           bounds_views=0.5):
   """Writes the mesh of a trained run; returns a summary dict. Raises MeshError when nothing is
   above the threshold (nothing is written then)."""
   if os.path.splitext(output)[1].lower() not in mesh_lib.MESH_FORMATS:
@@ -93,7 +95,10 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
     if not np.all(hi > lo):
       raise ValueError(f"crop box is empty: min {mesh_lib.fmt(lo)}, max {mesh_lib.fmt(hi)}")
     crop = mesh_lib.box_to_normalised(lo, hi, scene.center, scene.scale)
-  box = mesh_lib.default_bounds(density_fn, mesh_lib.frustum_box(*cams), threshold, crop=crop,
+  # The box: where density is, among the points at least `bounds_views` of the cameras see (the
+  # subject, not the ground that runs on to the edge of every frame).
+  bounds_fn = mesh_lib.seen_density(field_density, *cams, min_fraction=bounds_views)
+  box = mesh_lib.default_bounds(bounds_fn, mesh_lib.frustum_box(*cams), threshold, crop=crop,
                                 chunk=chunk, progress=progress)
   step = mesh_lib.make_grid(box[0], box[1], resolution).step
   visible_fn = None
@@ -125,7 +130,7 @@ def main(argv):
     parallel.initialize_from_flags()
     res = export(f.workdir, f.output, f.resolution, f.threshold,
                  parse_point(f.crop_min, "crop_min"), parse_point(f.crop_max, "crop_max"),
-                 f.min_component, f.chunk, cull_hidden=f.cull_hidden)
+                 f.min_component, f.chunk, cull_hidden=f.cull_hidden, bounds_views=f.bounds_views)
   except (DataError, FileNotFoundError, ValueError) as e:  # MeshError is a ValueError
     sys.exit("error: " + " ".join(str(e).split()))
   if parallel.is_main():
@@ -144,6 +149,8 @@ def console_main():
   flags.DEFINE_float("min_component", 0.01, "Drop connected pieces with fewer than this fraction "
                      "of the faces (0: keep all).")
   flags.DEFINE_integer("chunk", 1 << 16, "Points per field query.")
+  flags.DEFINE_float("bounds_views", 0.5, "The default box holds the density that at least this "
+                     "fraction of the cameras see (0: any camera).")
   flags.DEFINE_bool("cull_hidden", True, "Drop surfaces no training camera sees (behind what its "
                     "rendered depth shows): the unconstrained insides and undersides.")
   parallel.define_flags()

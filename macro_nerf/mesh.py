@@ -114,13 +114,15 @@ def in_view(points, c2w, intrinsics, height, width, near, far):
   return out
 
 
-def seen_density(density_fn, c2w, intrinsics, height, width, near, far):
+def seen_density(density_fn, c2w, intrinsics, height, width, near, far, min_fraction=0.0):
   """density_fn with zero density wherever no camera sees (outside every view frustum), where
-  training never constrained the field."""
+  training never constrained the field; with min_fraction > 0, also where fewer than that fraction
+  of the cameras see (the periphery of a capture: ground and background around the subject)."""
 
   def fn(points):
     d = np.asarray(density_fn(points), np.float32).reshape(-1)
-    seen = in_view(points, c2w, intrinsics, height, width, near, far).any(1)
+    inside = in_view(points, c2w, intrinsics, height, width, near, far)
+    seen = inside.any(1) & (inside.mean(1) >= min_fraction)
     return np.where(seen, d, 0.0)
 
   return fn
