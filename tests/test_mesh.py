@@ -123,6 +123,18 @@ def test_vertex_colours_from_the_most_frontal_unoccluded_camera():
   np.testing.assert_allclose(rgb[stuck], cam_rgb[np.zeros(stuck.sum(), int)], atol=1e-6)  # first kept
 
 
+def test_bounds_keep_what_most_cameras_see():
+  """seen_density(min_fraction): the origin (in all 4 ring cameras) keeps its density; a point
+  behind camera 0 that only the opposite camera sees keeps it only with min_fraction <= 1/4."""
+  cams = _ring_cameras(n=4)
+  dens = lambda x: np.full(len(x), 100.0)
+  pts = np.array([[0.0, 0.0, 0.0], [3.5, 0.0, 0.0]])
+  np.testing.assert_array_equal(mesh_lib.in_view(pts, *cams).sum(1), [4, 1])
+  np.testing.assert_array_equal(mesh_lib.seen_density(dens, *cams)(pts), [100.0, 100.0])
+  np.testing.assert_array_equal(mesh_lib.seen_density(dens, *cams, min_fraction=0.5)(pts),
+                                [100.0, 0.0])
+
+
 def test_hidden_surfaces_are_culled():
   """visible(): a ball seen by one camera keeps the cap that faces it and drops the far side;
   extract_mesh with that test keeps only faces there."""
