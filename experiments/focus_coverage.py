@@ -1,0 +1,82 @@
+"""Where can focus variation deblur? For each training view's pixel, the smallest thin-lens radius
+any training photo has at that surface point (true depth maps and lens.json, occlusion-tested
+reprojection), and a run's deblurred-view error binned by it, as JSON.
+
+  python experiments/focus_coverage.py ../shared/scenes/pebbles WD [WD ...] [--views=10]
+
+Points some photo has in focus can be recovered by focus-weighted ray steps; the others need
+deconvolution.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+from PIL import Image
+
+BINS = [0, 0.5, 1, 2, 3, 5, np.inf]
+
+
+def cameras(scene):
+  pb = np.load(os.path.join(scene, "poses_bounds.npy"))
+  p = pb[:, :15].reshape(-1, 3, 5)
+  h, w, f = p[0, :, 4]
+  return p[:, :, :4], int(h), int(w), float(f)  # LLFF columns: down, right, back, centre
+
+
+def min_radius(i, train, c2w, h, w, f, depth, lens):
+  ys, xs = np.mgrid[0:h, 0:w] + 0.5
+  z = depth[i]
+  down, right, back, c = (c2w[i][:, k] for k in range(4))
+  x = c + ((xs - w / 2) / f * z)[..., None] * right + ((ys - h / 2) / f * z)[..., None] * down \
+      + z[..., None] * (-back)
+  best = np.full((h, w), np.inf)
+  for j in train:
+    down, right, back, c = (c2w[j][:, k] for k in range(4))
+    rel = x - c
+    zj = rel @ (-back)
+    u, v = (rel @ right) / zj * f + w / 2, (rel @ down) / zj * f + h / 2
+    ok = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (zj > 0)
+    ui, vi = np.clip(u.astype(int), 0, w - 1), np.clip(v.astype(int), 0, h - 1)
+    vis = ok & (np.abs(depth[j][vi, ui] - zj) < 0.02 * zj)
+    r = lens[j]["coc_scale_px"] * np.abs(1 / zj - 1 / lens[j]["focus_distance"])
+    best = np.where(vis & (r < best), r, best)
+  return best
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("scene")
+  ap.add_argument("workdirs", nargs="+")
+  ap.add_argument("--views", type=int, default=10)
+  args = ap.parse_args()
+  lens = json.load(open(os.path.join(args.scene, "lens.json")))["views"]
+  c2w, h, w, f = cameras(args.scene)
+  names = [os.path.splitext(v["file"])[0] for v in lens]
+  depth = [np.load(os.path.join(args.scene, "depth", n + ".npy")) for n in names]
+  train = [i for i, v in enumerate(lens) if not v["held_out_sharp"]]
+  load = lambda p: np.asarray(Image.open(p), np.float64)[..., :3] / 255
+  sums = {}
+  for i in train[:args.views]:
+    rmin = min_radius(i, train, c2w, h, w, f, depth, lens)
+    gt = load(os.path.join(args.scene, "images_sharp", lens[i]["file"]))
+    errs = {"blurred_photo": ((load(os.path.join(args.scene, "images", lens[i]["file"])) - gt) ** 2).mean(-1)}
+    for wd in args.workdirs:
+      errs[wd] = ((load(os.path.join(wd, "eval", "train_deblur", names[i] + ".png")) - gt) ** 2).mean(-1)
+    for a, b in zip(BINS[:-1], BINS[1:]):
+      sel = (rmin >= a) & (rmin < b)
+      s = sums.setdefault(f"[{a},{b})", {"pixels": 0, **{k: 0.0 for k in errs}})
+      s["pixels"] += int(sel.sum())
+      for k, e in errs.items():
+        s[k] += float(e[sel].sum())
+  total = sum(s["pixels"] for s in sums.values())
+  out = {}
+  for key, s in sums.items():
+    if s["pixels"]:
+      out[key] = {"fraction": s["pixels"] / total,
+                  **{k: -10 * np.log10(v / s["pixels"]) for k, v in s.items() if k != "pixels"}}
+  print(json.dumps({"scene": args.scene, "min_radius_px_bins": out}))
+
+
+if __name__ == "__main__":
+  main()
