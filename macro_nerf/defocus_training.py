@@ -157,7 +157,7 @@ def make_focus_ray_loss(model, config):
   thin-lens radius from the rendered depth and the photo's lens (both held fixed here).
 
   A surface point in focus in some photos and blurred in others then takes its colour from the
-  sharp ones, as in focus stacking, at the cost of a plain ray step (defocus.focus_rays_every).
+  sharp ones, as in focus stacking, at the cost of a plain ray step (see defocus.patch_every).
   """
   t, d = config.train, config.defocus
 

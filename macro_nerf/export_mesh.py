@@ -27,7 +27,6 @@ import sys
 
 import numpy as np
 from absl import app, flags, logging
-
 from tqdm import tqdm
 
 from macro_nerf import mesh as mesh_lib
@@ -109,7 +108,8 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
       out = pipeline.render_pixels(render_fn, params, data, np.full(px.size, k, np.int32),
                                    px.reshape(-1), py.reshape(-1), config.eval.chunk)
       maps.append(np.asarray(out["depth"]).reshape(px.shape))
-    visible_fn = lambda v: mesh_lib.visible(v, cams, np.stack(maps), stride, 3 * step)
+    maps = np.stack(maps)
+    visible_fn = lambda v: mesh_lib.visible(v, cams, maps, stride, 3 * step)
   out = mesh_lib.extract_mesh(density_fn, box[0], box[1], resolution, threshold, color_fn, chunk,
                               min_component, progress, visible_fn)
   verts = mesh_lib.to_world(out["vertices"], scene.center, scene.scale)
