@@ -3,9 +3,12 @@ any training photo has at that surface point (true depth maps and lens.json, occ
 reprojection), and a run's deblurred-view error binned by it, as JSON.
 
   python experiments/focus_coverage.py ../shared/scenes/pebbles WD [WD ...] [--views=10]
+      [--ceiling=ORACLE_WD,NAIVE_WD]
 
 Points some photo has in focus can be recovered by focus-weighted ray steps; the others need
-deconvolution.
+deconvolution. --ceiling prints what focus stacking alone could reach: the mean per-view PSNR of
+images that take the oracle run's pixel wherever some photo has the point within 0.5, 1 or 2 px of
+focus and the naive run's pixel elsewhere.
 """
 import argparse
 import json
@@ -49,7 +52,12 @@ def main():
   ap.add_argument("scene")
   ap.add_argument("workdirs", nargs="+")
   ap.add_argument("--views", type=int, default=10)
+  ap.add_argument("--ceiling", default="", help="ORACLE_WD,NAIVE_WD")
   args = ap.parse_args()
+  ceiling = args.ceiling.split(",") if args.ceiling else []
+  limits = (0.5, 1.0, 2.0)
+  ceil_psnr = {r: [] for r in limits}
+  view_psnr = {}  # per run (and the blurred photos): PSNR of each view, for the same-view means
   lens = json.load(open(os.path.join(args.scene, "lens.json")))["views"]
   c2w, h, w, f = cameras(args.scene)
   names = [os.path.splitext(v["file"])[0] for v in lens]
@@ -61,8 +69,13 @@ def main():
     rmin = min_radius(i, train, c2w, h, w, f, depth, lens)
     gt = load(os.path.join(args.scene, "images_sharp", lens[i]["file"]))
     errs = {"blurred_photo": ((load(os.path.join(args.scene, "images", lens[i]["file"])) - gt) ** 2).mean(-1)}
-    for wd in args.workdirs:
+    for wd in args.workdirs + ceiling:
       errs[wd] = ((load(os.path.join(wd, "eval", "train_deblur", names[i] + ".png")) - gt) ** 2).mean(-1)
+    for k, e in errs.items():
+      view_psnr.setdefault(k, []).append(-10 * np.log10(e.mean()))
+    for r in limits if ceiling else ():
+      mixed = np.where(rmin < r, errs[ceiling[0]], errs[ceiling[1]])
+      ceil_psnr[r].append(-10 * np.log10(mixed.mean()))
     for a, b in zip(BINS[:-1], BINS[1:]):
       sel = (rmin >= a) & (rmin < b)
       s = sums.setdefault(f"[{a},{b})", {"pixels": 0, **{k: 0.0 for k in errs}})
@@ -75,7 +88,13 @@ def main():
     if s["pixels"]:
       out[key] = {"fraction": s["pixels"] / total,
                   **{k: -10 * np.log10(v / s["pixels"]) for k, v in s.items() if k != "pixels"}}
-  print(json.dumps({"scene": args.scene, "min_radius_px_bins": out}))
+  result = {"scene": args.scene, "views": len(view_psnr["blurred_photo"]),
+            "mean_psnr": {k: float(np.mean(v)) for k, v in view_psnr.items()},
+            "min_radius_px_bins": out}
+  if ceiling:
+    result["ceiling_mean_psnr"] = {f"oracle where r_min < {r} px": float(np.mean(v))
+                                   for r, v in ceil_psnr.items()}
+  print(json.dumps(result))
 
 
 if __name__ == "__main__":
