@@ -15,8 +15,9 @@ held-out views every N steps (same schedule as the full run) and writes ROOT/cur
 matplotlib, ROOT/curves.png: PSNR against training wall seconds per mode. Per mode: steady-state steps/s and rays/s of every kind of
 step (compile excluded), compile seconds, wall time, held-out PSNR/SSIM and, when the scene has
 images_sharp, the PSNR of the deblurred training views. Peak RSS is the process's maximum so far.
-The last line is one JSON object with every mode and, for defocus, the cost of a patch step
-relative to a plain ray step at the same number of supervised pixels.
+The last line is one JSON object with every mode and, for defocus, `step_cost_vs_ray`: the cost of
+each kind of defocus step (patch, focus_ray, or "mixed" for the default alternation) relative to the
+same run's plain ray steps at the same number of supervised pixels.
 """
 import copy
 import json
@@ -86,6 +87,15 @@ def train_with_curve(config, wd, every):
   return summary, curve
 
 
+def step_costs(phases):
+  """Seconds per step of each kind of defocus step (patch, focus_ray, or "mixed" for the default
+  alternation of both) over seconds per plain ray step of the same run (its warm-up: the naive
+  step), at the same number of supervised pixels; None without both."""
+  if "ray" not in phases or len(phases) < 2:
+    return None
+  return {k: phases["ray"] / v for k, v in phases.items() if k != "ray"}
+
+
 def run_one(config, wd):
   curve = None
   if _CURVE.value:
@@ -102,8 +112,7 @@ def run_one(config, wd):
       "steps_per_sec": summary["steps_per_sec"],
       "rays_per_sec": (summary["steps_per_sec"] or 0) * summary["global_batch"],
       "phase_steps_per_sec": phases,
-      "patch_vs_ray_step_cost": (phases["ray"] / phases["patch"]
-                                 if "ray" in phases and "patch" in phases else None),
+      "step_cost_vs_ray": step_costs(phases),
       "compile_s": summary["compile_s"], "train_wall_s": summary["wall_s"],
       "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
       "test_psnr": metrics.get("test", {}).get("psnr"), "test_ssim": metrics.get("test", {}).get("ssim"),
