@@ -15,30 +15,27 @@ import json
 import os
 
 import numpy as np
-from PIL import Image
+
+from macro_nerf import camera
+from macro_nerf.data import load_image as load
 
 BINS = [0, 0.5, 1, 2, 3, 5, np.inf]
 
 
 def cameras(scene):
-  pb = np.load(os.path.join(scene, "poses_bounds.npy"))
-  p = pb[:, :15].reshape(-1, 3, 5)
+  """OpenGL c2w (N, 3, 4), image size and intrinsics from the scene's poses_bounds.npy."""
+  p = np.load(os.path.join(scene, "poses_bounds.npy"))[:, :15].reshape(-1, 3, 5)
   h, w, f = p[0, :, 4]
-  return p[:, :, :4], int(h), int(w), float(f)  # LLFF columns: down, right, back, centre
+  return camera.llff_to_opengl(p[:, :, :4]), int(h), int(w), (f, f, w / 2, h / 2)
 
 
-def min_radius(i, train, c2w, h, w, f, depth, lens):
-  ys, xs = np.mgrid[0:h, 0:w] + 0.5
-  z = depth[i]
-  down, right, back, c = (c2w[i][:, k] for k in range(4))
-  x = c + ((xs - w / 2) / f * z)[..., None] * right + ((ys - h / 2) / f * z)[..., None] * down \
-      + z[..., None] * (-back)
+def min_radius(i, train, c2w, h, w, intr, depth, lens):
+  o, d = camera.image_rays(c2w[i], intr, h, w)
+  x = o + d * depth[i][..., None]  # directions have unit z-depth component
   best = np.full((h, w), np.inf)
   for j in train:
-    down, right, back, c = (c2w[j][:, k] for k in range(4))
-    rel = x - c
-    zj = rel @ (-back)
-    u, v = (rel @ right) / zj * f + w / 2, (rel @ down) / zj * f + h / 2
+    uv, zj = camera.project(x, c2w[j], intr)
+    u, v = uv[..., 0], uv[..., 1]
     ok = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (zj > 0)
     ui, vi = np.clip(u.astype(int), 0, w - 1), np.clip(v.astype(int), 0, h - 1)
     vis = ok & (np.abs(depth[j][vi, ui] - zj) < 0.02 * zj)
@@ -59,14 +56,13 @@ def main():
   ceil_psnr = {r: [] for r in limits}
   view_psnr = {}  # per run (and the blurred photos): PSNR of each view, for the same-view means
   lens = json.load(open(os.path.join(args.scene, "lens.json")))["views"]
-  c2w, h, w, f = cameras(args.scene)
+  c2w, h, w, intr = cameras(args.scene)
   names = [os.path.splitext(v["file"])[0] for v in lens]
   depth = [np.load(os.path.join(args.scene, "depth", n + ".npy")) for n in names]
   train = [i for i, v in enumerate(lens) if not v["held_out_sharp"]]
-  load = lambda p: np.asarray(Image.open(p), np.float64)[..., :3] / 255
   sums = {}
   for i in train[:args.views]:
-    rmin = min_radius(i, train, c2w, h, w, f, depth, lens)
+    rmin = min_radius(i, train, c2w, h, w, intr, depth, lens)
     gt = load(os.path.join(args.scene, "images_sharp", lens[i]["file"]))
     errs = {"blurred_photo": ((load(os.path.join(args.scene, "images", lens[i]["file"])) - gt) ** 2).mean(-1)}
     for wd in args.workdirs + ceiling:

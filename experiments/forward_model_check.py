@@ -13,11 +13,7 @@ import numpy as np
 from PIL import Image
 
 from macro_nerf import defocus
-from macro_nerf.image_utils import linear_to_srgb, srgb_to_linear
-
-
-def psnr(a, b):
-  return float(-10 * np.log10(np.mean((a - b) ** 2)))
+from macro_nerf.image_utils import linear_to_srgb, psnr, srgb_to_linear
 
 
 def main():
