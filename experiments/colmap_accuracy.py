@@ -9,14 +9,17 @@ rotation error after alignment and the focal length error.
 """
 import json
 import os
+import sys
 import tempfile
 
 import numpy as np
 from absl import app, flags
 
-from macro_nerf.camera import llff_to_opengl
-from macro_nerf.colmap_model import similarity_align
-from macro_nerf.tools import colmap as colmap_tool
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from macro_nerf.camera import llff_to_opengl  # noqa: E402
+from macro_nerf.colmap_model import similarity_align  # noqa: E402
+from macro_nerf.tools import colmap as colmap_tool  # noqa: E402
 
 flags.DEFINE_string("scene", None, "Scene folder with poses_bounds.npy (the truth).")
 flags.DEFINE_string("image_dir", "images_sharp", "Photos to run structure-from-motion on.")

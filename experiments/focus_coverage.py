@@ -13,11 +13,14 @@ focus and the naive run's pixel elsewhere.
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 
-from macro_nerf import camera
-from macro_nerf.data import load_image as load
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from macro_nerf import camera  # noqa: E402
+from macro_nerf.data import load_image as load  # noqa: E402
 
 BINS = [0, 0.5, 1, 2, 3, 5, np.inf]
 

@@ -7,13 +7,16 @@ the PSNR against images/ as JSON, beside the sharp-vs-blurred PSNR.
 import argparse
 import json
 import os
+import sys
 
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from macro_nerf import defocus
-from macro_nerf.image_utils import linear_to_srgb, psnr, srgb_to_linear
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from macro_nerf import defocus  # noqa: E402
+from macro_nerf.image_utils import linear_to_srgb, psnr, srgb_to_linear  # noqa: E402
 
 
 def main():
