@@ -47,6 +47,7 @@ print(json.dumps({'run': '$name', 'mode': '$(basename "$wd")', **json.loads(sys.
 
 TRUE_LENS="--config.defocus.lens_init=lens.json --config.defocus.learn_lens=False --config.defocus.residual=False"
 DECONV="--config.defocus.patch_every=1 --config.defocus.patch_field_grad=True"
+MIX="--config.defocus.patch_every=2 --config.defocus.patch_field_grad=True"
 
 # Each named run; RUNS="a b" picks some (default: all, in this order).
 want() { [ -z "${RUNS:-}" ] || [[ " $RUNS " == *" $1 "* ]]; }
@@ -58,17 +59,15 @@ want bench && run bench --modes=naive,defocus,oracle --config.train.max_steps=$S
 want deconv_true_lens_p16 && run deconv_true_lens_p16 --modes=defocus --config.train.max_steps=$STEPS $DECONV $TRUE_LENS \
   --config.defocus.patch_size=16
 # 4. Focus-weighted rays plus deconvolving patch steps, true lens.
-want mix_true_lens && run mix_true_lens --modes=defocus --config.train.max_steps=$STEPS $TRUE_LENS \
-  --config.defocus.patch_every=2 --config.defocus.patch_field_grad=True
+want mix_true_lens && run mix_true_lens --modes=defocus --config.train.max_steps=$STEPS $MIX $TRUE_LENS
 # 5. A longer budget for all: does the gap close with more steps?
 want long_bench && run long_bench --modes=naive,defocus --config.train.max_steps=$LONG
 want long_deconv_true_lens && run long_deconv_true_lens --modes=defocus --config.train.max_steps=$LONG $DECONV $TRUE_LENS
 # 6. Garden (captures around an object) at the same budget.
 want garden_bench && SCENE=garden CFG=configs/object.py run garden_bench --modes=naive,defocus,oracle --config.train.max_steps=$STEPS
 # 7. Focus rays plus deconvolving patch steps with the learned lens (the best true-lens mix, run 4).
-want mix && run mix --modes=defocus --config.train.max_steps=$STEPS \
-  --config.defocus.patch_every=2 --config.defocus.patch_field_grad=True
+want mix && run mix --modes=defocus --config.train.max_steps=$STEPS $MIX
 want garden_mix && SCENE=garden CFG=configs/object.py run garden_mix --modes=defocus \
-  --config.train.max_steps=$STEPS --config.defocus.patch_every=2 --config.defocus.patch_field_grad=True
+  --config.train.max_steps=$STEPS $MIX
 want garden_defocus && SCENE=garden CFG=configs/object.py run garden_defocus --modes=defocus \
   --config.train.max_steps=$STEPS
