@@ -92,12 +92,7 @@ def bilinear(uv, y0, x0, ch, cw):
 
 def visible_in(S, i, pts):
   """Pixel positions in view i of world points, and where they are in front and not occluded."""
-  uv, z = camera.project(pts, S.c2w[i], S.intr)
-  u, v = uv[..., 0], uv[..., 1]
-  ok = (u >= 0) & (u < S.w) & (v >= 0) & (v < S.h) & (z > 0)
-  ui = np.clip(np.nan_to_num(u).astype(int), 0, S.w - 1)
-  vi = np.clip(np.nan_to_num(v).astype(int), 0, S.h - 1)
-  return uv, z, ok & (np.abs(S.depth[i][vi, ui] - z) < 0.02 * z)
+  return focus_coverage.visible(pts, S.c2w[i], S.intr, S.depth[i])
 
 
 def view_rows(S, j, i, crop, margin, support):

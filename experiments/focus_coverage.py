@@ -32,16 +32,24 @@ def cameras(scene):
   return camera.llff_to_opengl(p[:, :, :4]), int(h), int(w), (f, f, w / 2, h / 2)
 
 
+def visible(points, c2w, intr, depth):
+  """Pixel positions and z-depths of world points in a camera, and where they are in its frame,
+  in front and not occluded (within 2 % of its depth map)."""
+  h, w = depth.shape
+  uv, z = camera.project(points, c2w, intr)
+  u, v = uv[..., 0], uv[..., 1]
+  ok = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (z > 0)
+  ui = np.clip(np.nan_to_num(u).astype(int), 0, w - 1)
+  vi = np.clip(np.nan_to_num(v).astype(int), 0, h - 1)
+  return uv, z, ok & (np.abs(depth[vi, ui] - z) < 0.02 * z)
+
+
 def min_radius(i, train, c2w, h, w, intr, depth, lens):
   o, d = camera.image_rays(c2w[i], intr, h, w)
   x = o + d * depth[i][..., None]  # directions have unit z-depth component
   best = np.full((h, w), np.inf)
   for j in train:
-    uv, zj = camera.project(x, c2w[j], intr)
-    u, v = uv[..., 0], uv[..., 1]
-    ok = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (zj > 0)
-    ui, vi = np.clip(u.astype(int), 0, w - 1), np.clip(v.astype(int), 0, h - 1)
-    vis = ok & (np.abs(depth[j][vi, ui] - zj) < 0.02 * zj)
+    _, zj, vis = visible(x, c2w[j], intr, depth[j])
     r = lens[j]["coc_scale_px"] * np.abs(1 / zj - 1 / lens[j]["focus_distance"])
     best = np.where(vis & (r < best), r, best)
   return best
