@@ -72,6 +72,11 @@ def get_config():
   c.train.grad_clip = 1.0
   c.train.interlevel_weight = 1.0
   c.train.distortion_weight = 2e-3
+  # Second-order disparity smoothness on small rendered patches of the training views (ray steps;
+  # regularizers.py): fills in backgrounds that blur leaves without texture. 0 turns it off.
+  c.train.depth_smooth_weight = 0.0
+  c.train.depth_smooth_patches = 8  # per device and step
+  c.train.depth_smooth_size = 8  # pixels per patch side
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 2

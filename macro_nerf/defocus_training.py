@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from macro_nerf import defocus, parallel, pipeline
+from macro_nerf import defocus, parallel, pipeline, regularizers
 from macro_nerf import lens as lens_lib
 from macro_nerf.image_utils import linear_to_srgb
 from macro_nerf.model import proposal_losses
@@ -175,8 +175,11 @@ def make_focus_ray_loss(model, config):
     err = jnp.sum((linear_to_srgb(out["rgb"]) - batch["target"]) ** 2, -1) / 3.0
     mse = jnp.sum(w * err) / jnp.maximum(jnp.sum(w), 1e-6)
     inter, dist = proposal_losses(out["levels"])
-    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist
-    return loss, {"loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
-                  "distortion": dist, "focus_weight_mean": jnp.mean(w)}
+    smooth, curv = regularizers.smoothness_loss(model, pipeline.model_params(params), key, data,
+                                                batch, config)
+    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist + smooth
+    return loss, regularizers.smoothness_stats(config, curv) | {
+        "loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
+        "distortion": dist, "focus_weight_mean": jnp.mean(w)}
 
   return loss_fn

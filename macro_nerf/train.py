@@ -16,7 +16,7 @@ import orbax.checkpoint as ocp
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from macro_nerf import cli, defocus_training, parallel, pipeline
+from macro_nerf import cli, defocus_training, parallel, pipeline, regularizers
 from macro_nerf import exif as exif_lib
 from macro_nerf import lens as lens_lib
 from macro_nerf.data import DataError, load_scene
@@ -36,9 +36,12 @@ def make_ray_loss(model, config):
     pred = linear_to_srgb(out["rgb"])
     mse = jnp.mean((pred - batch["target"]) ** 2)
     inter, dist = proposal_losses(out["levels"])
-    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist
-    return loss, {"loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
-                  "distortion": dist}
+    smooth, curv = regularizers.smoothness_loss(model, pipeline.model_params(params), key, data,
+                                                batch, config)
+    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist + smooth
+    return loss, regularizers.smoothness_stats(config, curv) | {
+        "loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
+        "distortion": dist}
 
   return loss_fn
 
@@ -221,6 +224,8 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
     rng = pipeline.step_rng(config.seed, step)
     if name != "patch":
       b = pipeline.random_pixels(rng, images, num_rays)
+      b.update(regularizers.smoothness_batch(config, rng, len(images), scene.height, scene.width,
+                                             mesh.size))
     else:
       b = defocus_training.random_patches(rng, images, num_patches, config.defocus.patch_size)
       if config.defocus.blur_ramp_steps > 0:
