@@ -175,10 +175,10 @@ def make_focus_ray_loss(model, config):
     err = jnp.sum((linear_to_srgb(out["rgb"]) - batch["target"]) ** 2, -1) / 3.0
     mse = jnp.sum(w * err) / jnp.maximum(jnp.sum(w), 1e-6)
     inter, dist = proposal_losses(out["levels"])
-    smooth, curv = regularizers.smoothness_loss(model, pipeline.model_params(params), key, data,
-                                                batch, config)
+    smooth, smooth_stats = regularizers.smoothness_loss(model, pipeline.model_params(params),
+                                                        key, data, batch, config)
     loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist + smooth
-    return loss, regularizers.smoothness_stats(config, curv) | {
+    return loss, smooth_stats | {
         "loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
         "distortion": dist, "focus_weight_mean": jnp.mean(w)}
 

@@ -54,19 +54,15 @@ def smoothness_batch(config, rng, num_views, height, width, num_devices):
 
 def smoothness_loss(model, params, key, data, batch, config):
   """train.depth_smooth_weight x disparity_curvature of the field's render of the batch's patches
-  (params: the radiance model's). Returns (weighted loss, unweighted curvature)."""
+  (params: the radiance model's). Returns (weighted loss, log entries: {} when the prior is off)."""
   t = config.train
   if t.depth_smooth_weight <= 0:
-    return 0.0, 0.0
+    return 0.0, {}
   cam, px, py = batch["smooth_cam"], batch["smooth_px"], batch["smooth_py"]
   n, s = px.shape[0], t.depth_smooth_size
   camb = jnp.broadcast_to(cam[:, None], px.shape)
   rays = pipeline.rays_for_pixels(data, camb, px.astype(jnp.float32), py.astype(jnp.float32))
   out = model.apply({"params": params}, jax.random.fold_in(key, 0x5A007), rays, train=True)
   curv = disparity_curvature(out["depth"].reshape(n, s, s), data["near"][cam], data["far"][cam])
-  return t.depth_smooth_weight * curv, curv
+  return t.depth_smooth_weight * curv, {"disparity_curvature": curv}
 
-
-def smoothness_stats(config, curv):
-  """The prior's log entry ({} when it is off)."""
-  return {"disparity_curvature": curv} if config.train.depth_smooth_weight > 0 else {}
