@@ -24,17 +24,12 @@ from macro_nerf import pipeline  # noqa: E402
 def rendered_depths(workdir):
   """The run's scene and the world-unit z-depth maps (N, H, W) of its training views."""
   config, scene, model, state = pipeline.load_run(workdir)
-  views = [int(k) for k in scene.train_idx]
   params = pipeline.model_params(state.params)
   render_fn = pipeline.make_render_fn(model)
   data = pipeline.device_data(scene, np.arange(len(scene.names)), render_fn.mesh)
-  py, px = np.meshgrid(np.arange(scene.height), np.arange(scene.width), indexing="ij")
-  maps = []
-  for k in views:
-    out = pipeline.render_pixels(render_fn, params, data, np.full(px.size, k, np.int32),
-                                 px.reshape(-1), py.reshape(-1), config.eval.chunk)
-    maps.append(np.asarray(out["depth"], np.float64).reshape(px.shape) / scene.scale)
-  return scene, np.stack(maps)
+  maps = [pipeline.render_view(render_fn, params, data, int(k), scene.height, scene.width,
+                               config.eval.chunk)["depth"] / scene.scale for k in scene.train_idx]
+  return scene, np.stack(maps).astype(np.float64)
 
 
 def summary(ratio):
