@@ -77,15 +77,6 @@ def get_config():
   c.train.depth_smooth_weight = 0.0
   c.train.depth_smooth_patches = 8  # per device and step
   c.train.depth_smooth_size = 8  # pixels per patch side
-  # The same prior at a coarse scale (size x size samples `stride` px apart, so one patch reaches
-  # from the ground the photos pin down into the blurred background), edge-aware: a second
-  # difference counts exp(-|colour steps|^2 / edge^2), so it holds across flat photo, not across
-  # an object's outline (guide colours: stride x stride box means of the photo). 0 turns it off.
-  c.train.depth_plane_weight = 0.0
-  c.train.depth_plane_patches = 4  # per device and step
-  c.train.depth_plane_size = 8
-  c.train.depth_plane_stride = 12
-  c.train.depth_plane_edge = 0.1
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 2

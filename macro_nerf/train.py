@@ -225,7 +225,7 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
     if name != "patch":
       b = pipeline.random_pixels(rng, images, num_rays)
       b.update(regularizers.smoothness_batch(config, rng, len(images), scene.height, scene.width,
-                                             mesh.size, guide))
+                                             mesh.size))
     else:
       b = defocus_training.random_patches(rng, images, num_patches, config.defocus.patch_size)
       if config.defocus.blur_ramp_steps > 0:
@@ -233,8 +233,6 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
         b["blur_scale"] = np.full(num_patches, ramp, np.float32)
     return parallel.shard_batch(b, mesh)
 
-  guide = (regularizers.plane_guide(images, config.train.depth_plane_stride)
-           if config.train.get("depth_plane_edge", 0.0) > 0 else None)
   base_key = jax.random.PRNGKey(config.seed + 1)
   logger = Logger(workdir) if main_process else None
   start = int(parallel.to_host(state.step))
