@@ -77,6 +77,13 @@ def get_config():
   c.train.depth_smooth_weight = 0.0
   c.train.depth_smooth_patches = 8  # per device and step
   c.train.depth_smooth_size = 8  # pixels per patch side
+  # Support-plane prior (support_plane.py): from step support_plane_step on, weight x the ray
+  # weight above the plane the rendered depth finds (RANSAC), ramped from margin to margin + ramp
+  # (normalised scene units). 0 turns it off.
+  c.train.support_plane_weight = 0.0
+  c.train.support_plane_step = 1000  # at 300 (pebbles) the backdrop is still the largest plane
+  c.train.support_plane_margin = 0.02
+  c.train.support_plane_ramp = 0.05
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 2

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from macro_nerf import defocus, parallel, pipeline, regularizers
+from macro_nerf import defocus, parallel, pipeline, regularizers, support_plane
 from macro_nerf import lens as lens_lib
 from macro_nerf.image_utils import linear_to_srgb
 from macro_nerf.model import proposal_losses
@@ -177,8 +177,9 @@ def make_focus_ray_loss(model, config):
     inter, dist = proposal_losses(out["levels"])
     smooth, smooth_stats = regularizers.smoothness_loss(model, pipeline.model_params(params),
                                                         key, data, batch, config)
-    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist + smooth
-    return loss, smooth_stats | {
+    plane, plane_stats = support_plane.loss(out, rays, data, config)
+    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist + smooth + plane
+    return loss, smooth_stats | plane_stats | {
         "loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
         "distortion": dist, "focus_weight_mean": jnp.mean(w)}
 

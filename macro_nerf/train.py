@@ -18,6 +18,7 @@ from ml_collections import config_flags
 
 from macro_nerf import cli, defocus_training, parallel, pipeline, regularizers
 from macro_nerf import exif as exif_lib
+from macro_nerf import support_plane
 from macro_nerf import lens as lens_lib
 from macro_nerf.data import DataError, load_scene
 from macro_nerf.image_utils import linear_to_srgb
@@ -38,8 +39,9 @@ def make_ray_loss(model, config):
     inter, dist = proposal_losses(out["levels"])
     smooth, smooth_stats = regularizers.smoothness_loss(model, pipeline.model_params(params),
                                                         key, data, batch, config)
-    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist + smooth
-    return loss, smooth_stats | {
+    plane, plane_stats = support_plane.loss(out, rays, data, config)
+    loss = mse + t.interlevel_weight * inter + t.distortion_weight * dist + smooth + plane
+    return loss, smooth_stats | plane_stats | {
         "loss": loss, "mse": mse, "psnr": -10.0 * jnp.log10(mse), "interlevel": inter,
         "distortion": dist}
 
@@ -129,6 +131,18 @@ def _init_focus_from_depth(model, state, data, config, image_size, mesh, scene):
   lens = dict(params["lens"], focus_u=parallel.replicate(np.asarray(u, np.float32), mesh),
               log_kappa=parallel.replicate(np.asarray(log_k, np.float32), mesh))
   return state.replace(params=dict(params, lens=lens))
+
+
+def _fit_support_plane(model, state, data, config, mesh, scene, step):
+  """data with the support plane of the current field's rendered depth (support_plane.py)."""
+  render_fn = pipeline.make_render_fn(model, mesh)
+  plane, frac = support_plane.estimate(render_fn, pipeline.model_params(state.params), data, scene,
+                                       scene.train_idx, config.eval.chunk)
+  if parallel.is_main():
+    print(f"support plane at step {step}: n = {np.round(plane[:3], 3).tolist()}, "
+          f"d = {plane[3]:.4f} (normalised), {100 * frac:.0f} % of rendered points on it",
+          flush=True)
+  return dict(data, support_plane=parallel.replicate(plane, mesh))
 
 
 class TrainingError(RuntimeError):
@@ -233,6 +247,7 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
         b["blur_scale"] = np.full(num_patches, ramp, np.float32)
     return parallel.shard_batch(b, mesh)
 
+  plane_on = config.train.get("support_plane_weight", 0.0) > 0
   base_key = jax.random.PRNGKey(config.seed + 1)
   logger = Logger(workdir) if main_process else None
   start = int(parallel.to_host(state.step))
@@ -266,6 +281,8 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
 
   try:
     for step in range(start + 1, max_steps + 1):
+      if plane_on and "support_plane" not in data and step > config.train.support_plane_step:
+        data = _fit_support_plane(model, state, data, config, mesh, scene, step)
       name = "patch" if defocus_on and step > warmup else "ray"
       if name == "patch" and (every == 0 or (step - warmup) % every != 0):
         name = "focus_ray"

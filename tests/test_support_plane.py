@@ -1,0 +1,64 @@
+"""The support-plane prior: RANSAC against a known plane, the penalty against a loop, training."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from macro_nerf import camera, support_plane
+from test_train_smoke import defocus_config
+
+
+def test_ransac_finds_the_ground_under_objects_and_orients_it_up():
+  rng = np.random.default_rng(0)
+  n_true = np.array([0.1, -0.2, 1.0]) / np.linalg.norm([0.1, -0.2, 1.0])
+  u = np.cross(n_true, [1.0, 0, 0]); u /= np.linalg.norm(u)
+  v = np.cross(n_true, u)
+  a, b = rng.uniform(-1, 1, (2, 600, 1))
+  ground = 0.3 * n_true + a * u + b * v + rng.normal(0, 0.002, (600, 1)) * n_true
+  objects = 0.3 * n_true + rng.uniform(-0.3, 0.3, (250, 1)) * u + rng.uniform(0.05, 0.6, (250, 1)) * n_true
+  n, d, frac = support_plane.fit_plane_ransac(np.r_[ground, objects], np.array([0, 0, 1.0]), 0.01)
+  assert np.dot(n, n_true) > 0.9999 and abs(d - 0.3) < 2e-3
+  assert abs(frac - 600 / 850) < 0.02
+  n2, d2, _ = support_plane.fit_plane_ransac(np.r_[ground, objects], np.array([0, 0, -1.0]), 0.01)
+  np.testing.assert_allclose(np.r_[n2, d2], -np.r_[n, d], atol=1e-12)  # oriented by `up`
+
+
+def test_penalty_matches_a_loop():
+  rng = np.random.default_rng(1)
+  r, k = 5, 7
+  s = np.sort(rng.uniform(0, 1, (r, k + 1)), -1)
+  s[:, 0], s[:, -1] = 0.0, 1.0
+  w = rng.uniform(0, 0.3, (r, k))
+  o, dvec = rng.normal(0, 0.3, (r, 3)), rng.normal(0, 1, (r, 3))
+  near, far = np.full((r, 1), 0.5), np.full((r, 1), 3.0)
+  rays = camera.make_rays(jnp.asarray(o), jnp.asarray(dvec), jnp.asarray(near), jnp.asarray(far),
+                          jnp.zeros((r, 1), jnp.int32))
+  plane = np.array([0.0, 0.6, 0.8, 0.1])
+  for disparity in (True, False):
+    got = float(support_plane.above_plane_penalty([(jnp.asarray(s), jnp.asarray(w))], rays,
+                                                  jnp.asarray(plane), disparity, 0.05, 0.2))
+    ref = 0.0
+    for i in range(r):
+      for j in range(k):
+        t = [1 / (1 / 0.5 + q * (1 / 3.0 - 1 / 0.5)) if disparity else 0.5 + q * 2.5
+             for q in (s[i, j], s[i, j + 1])]
+        x = o[i] + 0.5 * (t[0] + t[1]) * dvec[i]
+        h = x @ plane[:3] - plane[3]
+        ref += w[i, j] * min(max((h - 0.05) / 0.2, 0.0), 1.0)
+    np.testing.assert_allclose(got, ref / r, rtol=1e-5)
+
+
+def test_prior_starts_at_its_step_trains_and_logs(tiny_scene, tmp_path, capsys):
+  from macro_nerf import train
+  c = defocus_config(tiny_scene)
+  c.defocus.patch_every = 2  # focus-ray steps carry the prior too
+  c.train.max_steps = 5
+  c.train.support_plane_weight = 0.01
+  c.train.support_plane_step = 2
+  _, _, state, _ = train.train(c, str(tmp_path / "plane"), progress=False)
+  log = [json.loads(l) for l in open(tmp_path / "plane" / "train_log.jsonl")]
+  assert ["above_plane" in r for r in log] == [False, False, True, False, True]
+  assert all(np.isfinite(r["above_plane"]) for r in log if "above_plane" in r)
+  assert "support plane at step 3" in capsys.readouterr().out
+  assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state.params))
