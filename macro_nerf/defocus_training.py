@@ -139,13 +139,7 @@ def median_depth_focus(render_fn, params, data, image_size, chunk, grid=(18, 24)
 def median_depths(render_fn, params, data, image_size, chunk, grid=(18, 24)):
   """Median rendered z-depth of every training view (normalised), over opaque pixels of a grid."""
   n = data["near"].shape[0]
-  h, w = image_size
-  gy, gx = grid
-  ys = (np.arange(gy) + 0.5) * h / gy - 0.5
-  xs = (np.arange(gx) + 0.5) * w / gx - 0.5
-  py, px = np.meshgrid(ys, xs, indexing="ij")
-  cam = np.repeat(np.arange(n), gy * gx)
-  px, py = np.tile(px.reshape(-1), n), np.tile(py.reshape(-1), n)
+  cam, px, py = pipeline.grid_pixels(n, image_size, grid)
   out = pipeline.render_pixels(render_fn, params, data, cam, px, py, chunk)
   depth, acc = out["depth"].reshape(n, -1), out["acc"].reshape(n, -1)
   return np.array([np.median(dv[av > 0.5]) if np.sum(av > 0.5) > 10 else np.median(dv)

@@ -104,6 +104,16 @@ def device_data(scene, idx, mesh=None):
   return parallel.replicate(data, mesh or parallel.make_mesh())
 
 
+def grid_pixels(num_views, image_size, grid):
+  """cam, px, py of a gy x gx grid of pixel centres in every one of num_views views."""
+  h, w = image_size
+  gy, gx = grid
+  py, px = np.meshgrid((np.arange(gy) + 0.5) * h / gy - 0.5, (np.arange(gx) + 0.5) * w / gx - 0.5,
+                       indexing="ij")
+  cam = np.repeat(np.arange(num_views), gy * gx)
+  return cam, np.tile(px.reshape(-1), num_views), np.tile(py.reshape(-1), num_views)
+
+
 def rays_for_pixels(data, cam, px, py):
   """Rays through pixel centres (px, py) (integers) of views cam (indices into data)."""
   c2w = data["c2w"][cam]

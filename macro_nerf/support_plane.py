@@ -43,13 +43,7 @@ def fit_plane_ransac(points, up, threshold, iters=500, seed=0):
 def rendered_points(render_fn, params, data, c2w, intrinsics, image_size, chunk, grid=(24, 32)):
   """Rendered surface points (normalised scene coordinates) of every view on a pixel grid,
   opaque pixels only (all pixels while fewer than 20 are)."""
-  n = c2w.shape[0]
-  h, w = image_size
-  gy, gx = grid
-  py, px = np.meshgrid((np.arange(gy) + 0.5) * h / gy - 0.5, (np.arange(gx) + 0.5) * w / gx - 0.5,
-                       indexing="ij")
-  cam = np.repeat(np.arange(n), gy * gx)
-  px, py = np.tile(px.reshape(-1), n), np.tile(py.reshape(-1), n)
+  cam, px, py = pipeline.grid_pixels(c2w.shape[0], image_size, grid)
   out = pipeline.render_pixels(render_fn, params, data, cam, px, py, chunk)
   c2w, intr = np.asarray(c2w, np.float64)[cam], np.asarray(intrinsics, np.float64)[cam]
   d = camera.pixel_directions(px + 0.5, py + 0.5, c2w, tuple(intr[:, i] for i in range(4)))
