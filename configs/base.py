@@ -84,6 +84,7 @@ def get_config():
   c.train.support_plane_step = 1000  # at 300 (pebbles) the backdrop is still the largest plane
   c.train.support_plane_margin = 0.02
   c.train.support_plane_ramp = 0.05
+  c.train.support_plane_refit_every = 0  # refit the plane every N steps after the first (0: never)
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 2

@@ -145,6 +145,15 @@ def _fit_support_plane(model, state, data, config, mesh, scene, step):
   return dict(data, support_plane=parallel.replicate(plane, mesh))
 
 
+def _plane_due(step, have_plane, t):
+  """Fit the support plane on the first step after support_plane_step (and on resuming past it),
+  then every support_plane_refit_every steps (0: never), once the prior has cleared the view."""
+  if step <= t.support_plane_step:
+    return False
+  every = t.get("support_plane_refit_every", 0)
+  return not have_plane or (every > 0 and (step - t.support_plane_step - 1) % every == 0)
+
+
 class TrainingError(RuntimeError):
   pass
 
@@ -281,7 +290,7 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
 
   try:
     for step in range(start + 1, max_steps + 1):
-      if plane_on and "support_plane" not in data and step > config.train.support_plane_step:
+      if plane_on and _plane_due(step, "support_plane" in data, config.train):
         data = _fit_support_plane(model, state, data, config, mesh, scene, step)
       name = "patch" if defocus_on and step > warmup else "ray"
       if name == "patch" and (every == 0 or (step - warmup) % every != 0):

@@ -49,16 +49,18 @@ def test_penalty_matches_a_loop():
     np.testing.assert_allclose(got, ref / r, rtol=1e-5)
 
 
-def test_prior_starts_at_its_step_trains_and_logs(tiny_scene, tmp_path, capsys):
+def test_prior_starts_at_its_step_refits_trains_and_logs(tiny_scene, tmp_path, capsys):
   from macro_nerf import train
   c = defocus_config(tiny_scene)
   c.defocus.patch_every = 2  # focus-ray steps carry the prior too
   c.train.max_steps = 5
   c.train.support_plane_weight = 0.01
   c.train.support_plane_step = 2
+  c.train.support_plane_refit_every = 2
   _, _, state, _ = train.train(c, str(tmp_path / "plane"), progress=False)
   log = [json.loads(l) for l in open(tmp_path / "plane" / "train_log.jsonl")]
   assert ["above_plane" in r for r in log] == [False, False, True, False, True]
   assert all(np.isfinite(r["above_plane"]) for r in log if "above_plane" in r)
-  assert "support plane at step 3" in capsys.readouterr().out
+  fits = [l for l in capsys.readouterr().out.splitlines() if l.startswith("support plane at")]
+  assert [f.split()[4].rstrip(":") for f in fits] == ["3", "5"]  # first fit, then refit
   assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state.params))
