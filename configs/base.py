@@ -85,6 +85,7 @@ def get_config():
   c.train.support_plane_margin = 0.02
   c.train.support_plane_ramp = 0.05
   c.train.support_plane_refit_every = 0  # refit the plane every N steps after the first (0: never)
+  c.train.support_plane_stop = 0  # the prior's last step (0: to the end)
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 2

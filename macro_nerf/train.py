@@ -148,10 +148,17 @@ def _fit_support_plane(model, state, data, config, mesh, scene, step):
 def _plane_due(step, have_plane, t):
   """Fit the support plane on the first step after support_plane_step (and on resuming past it),
   then every support_plane_refit_every steps (0: never), once the prior has cleared the view."""
-  if step <= t.support_plane_step:
+  if step <= t.support_plane_step or _plane_over(step, t):
     return False
   every = t.get("support_plane_refit_every", 0)
   return not have_plane or (every > 0 and (step - t.support_plane_step - 1) % every == 0)
+
+
+def _plane_over(step, t):
+  """After support_plane_stop (0: never) the prior is off: once the ground has replaced the
+  backdrop the photos keep it there, and the objects regain the density the prior cost them."""
+  stop = t.get("support_plane_stop", 0)
+  return stop > 0 and step > stop
 
 
 class TrainingError(RuntimeError):
@@ -292,6 +299,8 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
     for step in range(start + 1, max_steps + 1):
       if plane_on and _plane_due(step, "support_plane" in data, config.train):
         data = _fit_support_plane(model, state, data, config, mesh, scene, step)
+      if plane_on and _plane_over(step, config.train) and "support_plane" in data:
+        data = {k: v for k, v in data.items() if k != "support_plane"}  # the prior ends here
       name = "patch" if defocus_on and step > warmup else "ray"
       if name == "patch" and (every == 0 or (step - warmup) % every != 0):
         name = "focus_ray"

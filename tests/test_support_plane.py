@@ -64,3 +64,20 @@ def test_prior_starts_at_its_step_refits_trains_and_logs(tiny_scene, tmp_path, c
   fits = [l for l in capsys.readouterr().out.splitlines() if l.startswith("support plane at")]
   assert [f.split()[4].rstrip(":") for f in fits] == ["3", "5"]  # first fit, then refit
   assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state.params))
+
+
+def test_fit_refit_and_stop_steps():
+  import ml_collections
+  from macro_nerf import train
+  t = ml_collections.ConfigDict(dict(support_plane_step=10, support_plane_refit_every=5,
+                                     support_plane_stop=0))
+  fits, have = [], False
+  for step in range(1, 31):
+    if train._plane_due(step, have, t):
+      fits.append(step)
+      have = True
+  assert fits == [11, 16, 21, 26]
+  t.support_plane_stop = 20
+  assert [s for s in range(1, 31) if train._plane_over(s, t)] == list(range(21, 31))
+  assert [s for s in range(1, 31) if train._plane_due(s, s > 11, t)] == [11, 16]
+  assert not train._plane_due(25, False, t)  # resumed past the stop: no fit
