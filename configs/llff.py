@@ -9,4 +9,8 @@ def get_config():
   # z = 0.05: pebbles Chamfer 3.8 % -> 2.3 %, F 0.33 -> 0.49; garden 0.69 %, F 0.86 (-0.05 dB on
   # pebbles, +0.4 on garden).
   c.train.depth_smooth_weight = 0.05
+  # Support-plane prior (support_plane.py), steps 1000-2000: blur leaves the far ground of a
+  # forward-facing shot untextured and the field stands it up as a backdrop; this lays it back on
+  # the support. Pebbles: Chamfer 2.12 % -> 1.26 %, F 0.58 -> 0.67, PSNR +0.2 dB.
+  c.train.support_plane_weight = 0.002
   return c
