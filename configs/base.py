@@ -89,6 +89,8 @@ def get_config():
   c.train.support_plane_ramp = 0.01
   c.train.support_plane_refit_every = 0  # refit the plane every N steps after the first (0: never)
   c.train.support_plane_stop = 2000  # the prior's last step (0: to the end)
+  # No prior unless this share of the rendered points lies on the plane (pebbles 33 %, garden 52 %).
+  c.train.support_plane_min_fraction = 0.2
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 2

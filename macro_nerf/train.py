@@ -138,11 +138,14 @@ def _fit_support_plane(model, state, data, config, mesh, scene, step):
   render_fn = pipeline.make_render_fn(model, mesh)
   plane, frac = support_plane.estimate(render_fn, pipeline.model_params(state.params), data, scene,
                                        scene.train_idx, config.eval.chunk)
+  found = frac >= config.train.get("support_plane_min_fraction", 0.0)
   if parallel.is_main():
     print(f"support plane at step {step}: n = {np.round(plane[:3], 3).tolist()}, "
-          f"d = {plane[3]:.4f} (normalised), {100 * frac:.0f} % of rendered points on it",
-          flush=True)
-  return dict(data, support_plane=parallel.replicate(plane, mesh))
+          f"d = {plane[3]:.4f} (normalised), {100 * frac:.0f} % of rendered points on it"
+          + ("" if found else "; too few for a support, prior off"), flush=True)
+  if not found:  # a pinned insect has no ground: the largest plane would be a body or a backdrop
+    return {k: v for k, v in data.items() if k != "support_plane"}, False
+  return dict(data, support_plane=parallel.replicate(plane, mesh)), True
 
 
 def _plane_due(step, have_plane, t):
@@ -298,7 +301,7 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   try:
     for step in range(start + 1, max_steps + 1):
       if plane_on and _plane_due(step, "support_plane" in data, config.train):
-        data = _fit_support_plane(model, state, data, config, mesh, scene, step)
+        data, plane_on = _fit_support_plane(model, state, data, config, mesh, scene, step)
       if plane_on and _plane_over(step, config.train) and "support_plane" in data:
         data = {k: v for k, v in data.items() if k != "support_plane"}  # the prior ends here
       name = "patch" if defocus_on and step > warmup else "ray"

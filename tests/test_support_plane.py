@@ -57,6 +57,7 @@ def test_prior_starts_at_its_step_refits_trains_and_logs(tiny_scene, tmp_path, c
   c.train.support_plane_weight = 0.01
   c.train.support_plane_step = 2
   c.train.support_plane_refit_every = 2
+  c.train.support_plane_min_fraction = 0.0  # a 5-step field is fog: take whatever plane it has
   _, _, state, _ = train.train(c, str(tmp_path / "plane"), progress=False)
   log = [json.loads(l) for l in open(tmp_path / "plane" / "train_log.jsonl")]
   assert ["above_plane" in r for r in log] == [False, False, True, False, True]
@@ -64,6 +65,20 @@ def test_prior_starts_at_its_step_refits_trains_and_logs(tiny_scene, tmp_path, c
   fits = [l for l in capsys.readouterr().out.splitlines() if l.startswith("support plane at")]
   assert [f.split()[4].rstrip(":") for f in fits] == ["3", "5"]  # first fit, then refit
   assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state.params))
+
+
+def test_no_prior_without_a_support(tiny_scene, tmp_path, capsys):
+  from macro_nerf import train
+  c = defocus_config(tiny_scene)
+  c.train.max_steps = 4
+  c.train.support_plane_weight = 0.01
+  c.train.support_plane_step = 1
+  c.train.support_plane_min_fraction = 1.01  # no plane can hold more than all the points
+  train.train(c, str(tmp_path / "none"), progress=False)
+  log = [json.loads(l) for l in open(tmp_path / "none" / "train_log.jsonl")]
+  assert not any("above_plane" in r for r in log)
+  fits = [l for l in capsys.readouterr().out.splitlines() if l.startswith("support plane at")]
+  assert len(fits) == 1 and fits[0].endswith("prior off")
 
 
 def test_fit_refit_and_stop_steps():
