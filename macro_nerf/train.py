@@ -106,10 +106,9 @@ def _check_patch_fits(config, scene):
                     f"({scene.width}x{scene.height})")
 
 
-def _init_focus_from_depth(model, state, data, config, image_size, mesh, scene):
+def _init_focus_from_depth(render_fn, state, data, config, image_size, mesh, scene):
   """Focus at each photo's median rendered depth; or, when the scene has an exif.json with focus
   distances (tools.colmap writes one), focus and aperture from EXIF scaled by the rendered depth."""
-  render_fn = pipeline.make_render_fn(model, mesh)
   params = state.params
   med = defocus_training.median_depths(render_fn, params["model"], data, image_size,
                                        config.eval.chunk)
@@ -133,9 +132,8 @@ def _init_focus_from_depth(model, state, data, config, image_size, mesh, scene):
   return state.replace(params=dict(params, lens=lens))
 
 
-def _fit_support_plane(model, state, data, config, mesh, scene, step):
+def _fit_support_plane(render_fn, state, data, config, mesh, scene, step):
   """data with the support plane of the current field's rendered depth (support_plane.py)."""
-  render_fn = pipeline.make_render_fn(model, mesh)
   plane, frac = support_plane.estimate(render_fn, pipeline.model_params(state.params), data, scene,
                                        scene.train_idx, config.eval.chunk)
   found = frac >= config.train.get("support_plane_min_fraction", 0.0)
@@ -144,8 +142,12 @@ def _fit_support_plane(model, state, data, config, mesh, scene, step):
           f"d = {plane[3]:.4f} (normalised), {100 * frac:.0f} % of rendered points on it"
           + ("" if found else "; too few for a support, prior off"), flush=True)
   if not found:  # a pinned insect has no ground: the largest plane would be a body or a backdrop
-    return {k: v for k, v in data.items() if k != "support_plane"}, False
+    return _without_plane(data), False
   return dict(data, support_plane=parallel.replicate(plane, mesh)), True
+
+
+def _without_plane(data):
+  return {k: v for k, v in data.items() if k != "support_plane"}
 
 
 def _plane_due(step, have_plane, t):
@@ -239,6 +241,7 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   images = scene.images[scene.train_idx]
   image_size = (scene.height, scene.width)
   ray_step = make_train_step(make_ray_loss(model, config), tx, mesh)
+  render_fn = pipeline.make_render_fn(model, mesh)  # focus init and plane fits (traced on use)
   defocus_on = config.defocus.enabled
   warmup = config.defocus.warmup_steps if defocus_on else 0
   num_rays = config.train.batch_size * mesh.size
@@ -301,9 +304,9 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   try:
     for step in range(start + 1, max_steps + 1):
       if plane_on and _plane_due(step, "support_plane" in data, config.train):
-        data, plane_on = _fit_support_plane(model, state, data, config, mesh, scene, step)
+        data, plane_on = _fit_support_plane(render_fn, state, data, config, mesh, scene, step)
       if plane_on and _plane_over(step, config.train) and "support_plane" in data:
-        data = {k: v for k, v in data.items() if k != "support_plane"}  # the prior ends here
+        data = _without_plane(data)  # the prior ends here
       name = "patch" if defocus_on and step > warmup else "ray"
       if name == "patch" and (every == 0 or (step - warmup) % every != 0):
         name = "focus_ray"
@@ -317,7 +320,7 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
         if (name != "ray" and step == warmup + 1 and warmup > 0
             and not config.defocus.lens_init):
           # Blur starts now; focus starts at each photo's median rendered depth.
-          state = _init_focus_from_depth(model, state, data, config, image_size, mesh,
+          state = _init_focus_from_depth(render_fn, state, data, config, image_size, mesh,
                                           scene)
         phase, t_phase, timed_from = kind, time.time(), step - 1
       if fresh:
