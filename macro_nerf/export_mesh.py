@@ -19,7 +19,11 @@ get that point colour, looked at head-on.
 
 Hidden surfaces (--cull_hidden, default on): faces whose vertices lie behind the rendered depth of
 every training camera (on a subgrid of at most ~40k pixels per view) are dropped. Training never
-constrained them (behind and under objects), and the density there is whatever the optimiser left.
+constrained them, and the density there is whatever the optimiser left. With --keep_backs (default
+on) a hidden face turned away from every camera that holds it stays: the back or underside of an
+object, which no photo can show, where the field's closed surface is the best guess (pebbles, sup4
+run: Chamfer 1.26 % -> 1.12 %, F 0.665 -> 0.679; without any culling 1.19 % / 0.66). What goes is
+what some camera faces but does not see: insides of double layers, sheets under other surfaces.
 """
 import json
 import os
@@ -56,7 +60,7 @@ def parse_point(text, name):
 
 def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_min=None,
            crop_max=None, min_component=0.01, chunk=1 << 16, progress=True, cull_hidden=True,
-           bounds_views=0.5):
+           bounds_views=0.5, keep_backs=True):
   """Writes the mesh of a trained run; returns a summary dict. Raises MeshError when nothing is
   above the threshold (nothing is written then)."""
   if os.path.splitext(output)[1].lower() not in mesh_lib.MESH_FORMATS:
@@ -109,7 +113,8 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
                                    px.reshape(-1), py.reshape(-1), config.eval.chunk)
       maps.append(np.asarray(out["depth"]).reshape(px.shape))
     maps = np.stack(maps)
-    visible_fn = lambda v: mesh_lib.visible(v, cams, maps, stride, 3 * step)
+    visible_fn = lambda v, n: mesh_lib.visible(v, cams, maps, stride, 3 * step,
+                                               n if keep_backs else None)
   out = mesh_lib.extract_mesh(density_fn, box[0], box[1], resolution, threshold, color_fn, chunk,
                               min_component, progress, visible_fn)
   verts = mesh_lib.to_world(out["vertices"], scene.center, scene.scale)
@@ -130,7 +135,8 @@ def main(argv):
     parallel.initialize_from_flags()
     res = export(f.workdir, f.output, f.resolution, f.threshold,
                  parse_point(f.crop_min, "crop_min"), parse_point(f.crop_max, "crop_max"),
-                 f.min_component, f.chunk, cull_hidden=f.cull_hidden, bounds_views=f.bounds_views)
+                 f.min_component, f.chunk, cull_hidden=f.cull_hidden, keep_backs=f.keep_backs,
+                 bounds_views=f.bounds_views)
   except (DataError, FileNotFoundError, ValueError) as e:  # MeshError is a ValueError
     sys.exit("error: " + " ".join(str(e).split()))
   if parallel.is_main():
@@ -153,6 +159,8 @@ def console_main():
                      "fraction of the cameras see (0: any camera).")
   flags.DEFINE_bool("cull_hidden", True, "Drop surfaces no training camera sees (behind what its "
                     "rendered depth shows): the unconstrained insides and undersides.")
+  flags.DEFINE_bool("keep_backs", True, "With --cull_hidden, keep hidden surfaces that face away "
+                    "from every camera (the backs of objects, which no photo shows).")
   parallel.define_flags()
   flags.mark_flags_as_required(["workdir", "output"])
   app.run(main)

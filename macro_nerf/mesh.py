@@ -197,13 +197,18 @@ def depth_grid(height, width, max_pixels=40000):
   return py, px, stride
 
 
-def visible(points, cameras, depth_maps, stride, tol):
+def visible(points, cameras, depth_maps, stride, tol, normals=None):
   """(N,) bool: the point is seen by at least one camera, i.e. it lies in its frustum and not
   behind its rendered depth (z <= depth + tol + 2 % of z) at the depth-map samples around it.
 
   cameras = (c2w, intrinsics, height, width, near, far); depth_maps (K, h', w') rendered z-depth on
   the depth_grid of stride `stride`. Surfaces no camera sees (hidden behind others, or the inside
   of the ground) were never constrained by training.
+
+  With normals (outward, (N, 3)), a point turned away from every camera whose frustum holds it
+  counts as seen too: the back of an object, which no photo could show, where the closed surface
+  the field holds is the best guess; the hidden points left are those some camera faces but does
+  not see (insides of double layers, the underside of a floating sheet).
   """
   from macro_nerf.camera import project
   c2w, intr, height, width, near, far = cameras
@@ -226,6 +231,13 @@ def visible(points, cameras, depth_maps, stride, tol):
         deepest = np.maximum(deepest, dm[np.clip(iy, 0, dm.shape[0] - 1),
                                          np.clip(ix, 0, dm.shape[1] - 1)])
     seen[idx[z <= deepest + tol + 0.02 * z]] = True
+  if normals is not None:
+    n = np.asarray(normals, np.float64)
+    faces_one = np.zeros(len(p), bool)
+    for k in range(len(c2w)):
+      to_cam = np.asarray(c2w[k], np.float64)[:, 3] - p
+      faces_one |= frustum[:, k] & (np.einsum("ij,ij->i", to_cam, n) > 0)
+    seen |= frustum.any(1) & ~faces_one
   return seen
 
 
@@ -271,7 +283,7 @@ def vertex_normals(vertices, faces):
 def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk=1 << 16,
                  min_component=0.0, progress=False, visible_fn=None):
   """Samples density_fn on a grid over lo..hi, runs marching cubes at `threshold`, drops the faces
-  no camera sees (visible_fn(vertices) -> bool, optional) and small components, and colours the
+  no camera sees (visible_fn(vertices, normals) -> bool, optional) and small components, and colours the
   vertices with color_fn(vertices, normals) (linear RGB).
 
   Returns {"vertices", "faces", "normals", "colors" (linear, or None), "grid"}; raises MeshError
@@ -285,7 +297,8 @@ def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk
                     f"{fmt(grid.hi)} (max density there {vmax:.3g}); lower --threshold")
   verts, faces = marching_cubes(volume, grid, threshold)
   if visible_fn is not None and len(faces):
-    verts, faces = drop_faces(verts, faces, np.asarray(visible_fn(verts), bool))
+    keep = visible_fn(verts, vertex_normals(verts, faces))
+    verts, faces = drop_faces(verts, faces, np.asarray(keep, bool))
   verts, faces = keep_large_components(verts, faces, min_component)
   if not len(faces):
     raise MeshError(f"marching cubes at threshold {threshold:g} gave no faces")

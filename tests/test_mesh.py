@@ -161,10 +161,26 @@ def test_hidden_surfaces_are_culled():
   assert seen[facing > 0.05].all() and not seen[facing < -0.4].any()
   culled = mesh_lib.extract_mesh(sphere_density(np.zeros(3), r), *BOX, resolution=32,
                                  threshold=50.0,
-                                 visible_fn=lambda x: mesh_lib.visible(x, cams, depth, stride,
-                                                                       out["grid"].step))
+                                 visible_fn=lambda x, n: mesh_lib.visible(x, cams, depth, stride,
+                                                                          out["grid"].step))
   assert 0.3 * len(out["faces"]) < len(culled["faces"]) < 0.7 * len(out["faces"])
   assert culled["vertices"][:, 0].min() > -0.2
+
+
+def test_hidden_backs_are_kept_with_normals():
+  """visible(normals=...): a hidden point turned away from every camera that holds it (the back of
+  an object) is kept; one a camera faces but does not see (behind another surface) still goes."""
+  c2w, intr, h, w, near, far = _ring_cameras(n=4)
+  cams = (c2w[:1], intr[:1], h, w, near[:1], far[:1])  # one camera at x = 3, looking at -x
+  py, px, stride = mesh_lib.depth_grid(h, w, max_pixels=2500)
+  depth = np.full((1,) + px.shape, 2.5)  # a wall at x = 0.5 fills the view
+  pts = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.6, 0.0, 0.0], [-20.0, 0.0, 0.0]])
+  normals = np.array([[-1.0, 0, 0], [1.0, 0, 0], [1.0, 0, 0], [-1.0, 0, 0]])
+  # behind, facing away | behind, facing the camera | in front of the wall | outside the frustum
+  np.testing.assert_array_equal(mesh_lib.visible(pts, cams, depth, stride, 0.01),
+                                [False, False, True, False])
+  np.testing.assert_array_equal(mesh_lib.visible(pts, cams, depth, stride, 0.01, normals),
+                                [True, False, True, False])
 
 
 def test_world_units_and_world_crop(tmp_path):
