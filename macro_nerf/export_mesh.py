@@ -24,6 +24,11 @@ on) a hidden face turned away from every camera that holds it stays: the back or
 object, which no photo can show, where the field's closed surface is the best guess (pebbles, sup4
 run: Chamfer 1.26 % -> 1.12 %, F 0.665 -> 0.679; without any culling 1.19 % / 0.66). What goes is
 what some camera faces but does not see: insides of double layers, sheets under other surfaces.
+
+Ground (--ground_band, default 0.1 of the box height, only with a finite --crop_min z): a flat cut
+leaves the ground's bumps and the fillet the field puts where an object meets the ground; the
+up-facing faces in that band above the floor go (pebbles, 4500 steps, threshold 40: Chamfer
+1.01 % -> 0.91 %, F 0.708 -> 0.722; garden neutral).
 """
 import json
 import os
@@ -60,13 +65,15 @@ def parse_point(text, name):
 
 def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_min=None,
            crop_max=None, min_component=0.01, chunk=1 << 16, progress=True, cull_hidden=True,
-           bounds_views=0.5, keep_backs=True):
+           bounds_views=0.5, keep_backs=True, ground_band=0.1):
   """Writes the mesh of a trained run; returns a summary dict. Raises MeshError when nothing is
   above the threshold (nothing is written then)."""
   if os.path.splitext(output)[1].lower() not in mesh_lib.MESH_FORMATS:
     raise ValueError(f"--output={output}: use a .ply, .obj or .glb file name")
   if threshold <= 0 or not 0 <= min_component < 1:
     raise ValueError("--threshold must be positive and --min_component in [0, 1)")
+  if not 0 <= ground_band < 1:
+    raise ValueError(f"--ground_band={ground_band}: use a fraction of the box height in [0, 1)")
   config, scene, model, state = pipeline.load_run(workdir)
   params = pipeline.model_params(state.params)
   query_fn = pipeline.make_query_fn(model)
@@ -115,8 +122,13 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
     maps = np.stack(maps)
     visible_fn = lambda v, n: mesh_lib.visible(v, cams, maps, stride, 3 * step,
                                                n if keep_backs else None)
+  # A finite crop floor says z is up and the ground is below it: up-facing faces just above it are
+  # what is left of the ground.
+  band = 0.0
+  if crop_min is not None and np.isfinite(crop_min[2]):
+    band = ground_band * float(box[1][2] - box[0][2])
   out = mesh_lib.extract_mesh(density_fn, box[0], box[1], resolution, threshold, color_fn, chunk,
-                              min_component, progress, visible_fn)
+                              min_component, progress, visible_fn, band)
   verts = mesh_lib.to_world(out["vertices"], scene.center, scene.scale)
   if parallel.is_main():
     mesh_lib.write_mesh(output, verts, out["faces"], mesh_lib.srgb8(out["colors"]),
@@ -136,7 +148,7 @@ def main(argv):
     res = export(f.workdir, f.output, f.resolution, f.threshold,
                  parse_point(f.crop_min, "crop_min"), parse_point(f.crop_max, "crop_max"),
                  f.min_component, f.chunk, cull_hidden=f.cull_hidden, keep_backs=f.keep_backs,
-                 bounds_views=f.bounds_views)
+                 ground_band=f.ground_band, bounds_views=f.bounds_views)
   except (DataError, FileNotFoundError, ValueError) as e:  # MeshError is a ValueError
     sys.exit("error: " + " ".join(str(e).split()))
   if parallel.is_main():
@@ -159,6 +171,9 @@ def console_main():
                      "fraction of the cameras see (0: any camera).")
   flags.DEFINE_bool("cull_hidden", True, "Drop surfaces no training camera sees (behind what its "
                     "rendered depth shows): the unconstrained insides and undersides.")
+  flags.DEFINE_float("ground_band", 0.1, "With a finite --crop_min z (the ground's side), drop "
+                     "faces that face up (within 45 degrees of +z) in this fraction of the box's "
+                     "height above its floor: ground bumps and fillets the crop leaves (0: off).")
   flags.DEFINE_bool("keep_backs", True, "With --cull_hidden, keep hidden surfaces that face away "
                     "from every camera (the backs of objects, which no photo shows).")
   parallel.define_flags()

@@ -280,11 +280,23 @@ def vertex_normals(vertices, faces):
   return vn / np.maximum(np.linalg.norm(vn, axis=-1, keepdims=True), 1e-20)
 
 
+def ground_faces(vertices, faces, floor, band, min_up=0.7):
+  """(F,) bool: faces that face up (unit normal z > min_up, i.e. within ~45 degrees of +z) with
+  their centre less than `band` above `floor`: what a crop at the floor leaves of the ground
+  (bumps, and the fillet the field puts where an object meets it). The objects' own lower sides
+  face sideways or down and stay."""
+  tri = vertices[faces]
+  n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+  up = n[:, 2] / np.maximum(np.linalg.norm(n, axis=1), 1e-20)
+  return (tri[:, :, 2].mean(1) < floor + band) & (up > min_up)
+
+
 def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk=1 << 16,
-                 min_component=0.0, progress=False, visible_fn=None):
+                 min_component=0.0, progress=False, visible_fn=None, ground_band=0.0):
   """Samples density_fn on a grid over lo..hi, runs marching cubes at `threshold`, drops the faces
-  no camera sees (visible_fn(vertices, normals) -> bool, optional) and small components, and colours the
-  vertices with color_fn(vertices, normals) (linear RGB).
+  no camera sees (visible_fn(vertices, normals) -> bool, optional), with ground_band > 0 the
+  up-facing faces within that height of the box's floor (ground_faces), and small components, and
+  colours the vertices with color_fn(vertices, normals) (linear RGB).
 
   Returns {"vertices", "faces", "normals", "colors" (linear, or None), "grid"}; raises MeshError
   when nothing in the box is above the threshold.
@@ -299,6 +311,8 @@ def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk
   if visible_fn is not None and len(faces):
     keep = visible_fn(verts, vertex_normals(verts, faces))
     verts, faces = drop_faces(verts, faces, np.asarray(keep, bool))
+  if ground_band > 0 and len(faces):
+    faces = faces[~ground_faces(verts, faces, grid.lo[2], ground_band)]
   verts, faces = keep_large_components(verts, faces, min_component)
   if not len(faces):
     raise MeshError(f"marching cubes at threshold {threshold:g} gave no faces")

@@ -183,6 +183,29 @@ def test_hidden_backs_are_kept_with_normals():
                                 [True, False, True, False])
 
 
+def test_ground_band_drops_the_ground_left_above_the_floor_and_keeps_the_object():
+  """A ball just above a bumpy ground, cut at a floor just under the bumps' tops: ground_band drops
+  the up-facing ground bits above the floor; the ball's faces, lower half (in the band) included,
+  all stay."""
+  ball = sphere_density([0.0, 0.0, -0.22], 0.5)
+
+  def density(x):
+    x = np.asarray(x, np.float64)
+    bump = 0.05 * np.cos(6 * x[:, 0]) * np.cos(6 * x[:, 1])  # ground at z = -0.8 +- 0.05
+    ground = 100.0 / (1.0 + np.exp((x[:, 2] - (-0.8 + bump)) / 0.02))
+    return np.maximum(ball(x), ground)
+
+  lo, hi = np.array([-1.0, -1.0, -0.82]), np.ones(3)  # the crop floor, under the bumps' tops
+  plain = mesh_lib.extract_mesh(density, lo, hi, resolution=48, threshold=50.0)
+  cut = mesh_lib.extract_mesh(density, lo, hi, resolution=48, threshold=50.0, ground_band=0.15)
+  on_ball = lambda v: np.abs(np.linalg.norm(v - [0.0, 0.0, -0.22], axis=1) - 0.5) < 0.05
+  assert (~on_ball(plain["vertices"])).sum() > 100  # the bumps are there without the band
+  assert on_ball(cut["vertices"]).all()  # ... and gone with it
+  v = plain["vertices"]
+  assert len(cut["vertices"]) == (on_ball(v) & (v[:, 2] > -0.74)).sum()  # the bumps stop at -0.75
+  assert cut["vertices"][:, 2].min() < -0.7  # the ball's underside, facing down, stays
+
+
 def test_world_units_and_world_crop(tmp_path):
   center, scale = np.array([10.0, -5.0, 2.0]), 0.25  # normalised = (world - center) * scale
   c_w, r_w = np.array([11.0, -4.0, 2.5]), 2.0
