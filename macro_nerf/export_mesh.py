@@ -42,12 +42,15 @@ from macro_nerf import mesh as mesh_lib
 from macro_nerf import parallel, pipeline
 from macro_nerf.data import DataError
 
-# Density is per normalised unit (the view frusta fill [-1, 1]^3). At 60 a layer 0.012 units thick
-# (1.5 voxels at --resolution=256) stops half the light (ln 2 / 60); the faint haze of a radiance
-# field stays out. Measured on the development scenes (defocus runs, 3000 steps, ground cut at
-# z = 0.05, score.py): garden Chamfer 0.67 % / F 0.86 at 20, 0.37 % / 0.97 at 60; pebbles
-# 2.26 % / 0.48 at 20, 2.12 % / 0.58 at 60, 2.24 % / 0.52 at 150. Soft fields mesh better lower.
-DEFAULT_THRESHOLD = 60.0
+# Density is per normalised unit (the view frusta fill [-1, 1]^3). At 40 a layer 0.017 units thick
+# (2 voxels at --resolution=256) stops half the light (ln 2 / 40); the faint haze of a radiance
+# field stays out. Measured on the development scenes (defocus runs, ground cut at z = 0.05,
+# score.py). Before --keep_backs and --ground_band (3000 steps): garden Chamfer 0.67 % / F 0.86 at
+# 20, 0.37 % / 0.97 at 60; pebbles 2.26 % / 0.48 at 20, 2.12 % / 0.58 at 60, 2.24 % / 0.52 at 150.
+# With both (pebbles 4500 steps, garden 3000): pebbles 0.89 % / 0.733 at 30, 0.91 % / 0.722 at 40,
+# 0.94 % / 0.706 at 50, 0.95 % / 0.694 at 60; garden 0.53 % / 0.935 at 30, 0.45 % / 0.96 at 40,
+# 0.38 % / 0.97 at 60. 40 is the level where both meet the 1 % / 0.7 target with room.
+DEFAULT_THRESHOLD = 40.0
 
 
 def parse_point(text, name):
