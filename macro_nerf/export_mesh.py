@@ -68,7 +68,7 @@ def parse_point(text, name):
 
 def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_min=None,
            crop_max=None, min_component=0.01, chunk=1 << 16, progress=True, cull_hidden=True,
-           bounds_views=0.5, keep_backs=True, ground_band=0.1):
+           bounds_views=0.5, keep_backs=True, ground_band=0.1, simplify=1.0):
   """Writes the mesh of a trained run; returns a summary dict. Raises MeshError when nothing is
   above the threshold (nothing is written then)."""
   if os.path.splitext(output)[1].lower() not in mesh_lib.MESH_FORMATS:
@@ -77,6 +77,8 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
     raise ValueError("--threshold must be positive and --min_component in [0, 1)")
   if not 0 <= ground_band < 1:
     raise ValueError(f"--ground_band={ground_band}: use a fraction of the box height in [0, 1)")
+  if not 0 < simplify <= 1:
+    raise ValueError(f"--simplify={simplify}: use the fraction of faces to keep, in (0, 1]")
   config, scene, model, state = pipeline.load_run(workdir)
   params = pipeline.model_params(state.params)
   query_fn = pipeline.make_query_fn(model)
@@ -131,7 +133,7 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
   if crop_min is not None and np.isfinite(crop_min[2]):
     band = ground_band * float(box[1][2] - box[0][2])
   out = mesh_lib.extract_mesh(density_fn, box[0], box[1], resolution, threshold, color_fn, chunk,
-                              min_component, progress, visible_fn, band)
+                              min_component, progress, visible_fn, band, simplify)
   verts = mesh_lib.to_world(out["vertices"], scene.center, scene.scale)
   if parallel.is_main():
     mesh_lib.write_mesh(output, verts, out["faces"], mesh_lib.srgb8(out["colors"]),
@@ -151,7 +153,7 @@ def main(argv):
     res = export(f.workdir, f.output, f.resolution, f.threshold,
                  parse_point(f.crop_min, "crop_min"), parse_point(f.crop_max, "crop_max"),
                  f.min_component, f.chunk, cull_hidden=f.cull_hidden, keep_backs=f.keep_backs,
-                 ground_band=f.ground_band, bounds_views=f.bounds_views)
+                 ground_band=f.ground_band, bounds_views=f.bounds_views, simplify=f.simplify)
   except (DataError, FileNotFoundError, ValueError) as e:  # MeshError is a ValueError
     sys.exit("error: " + " ".join(str(e).split()))
   if parallel.is_main():
@@ -179,6 +181,8 @@ def console_main():
                      "height above its floor: ground bumps and fillets the crop leaves (0: off).")
   flags.DEFINE_bool("keep_backs", True, "With --cull_hidden, keep hidden surfaces that face away "
                     "from every camera (the backs of objects, which no photo shows).")
+  flags.DEFINE_float("simplify", 1.0, "Keep about this fraction of the faces (quadric decimation; "
+                     "1: off), e.g. 0.1 for a light mesh to share.")
   parallel.define_flags()
   flags.mark_flags_as_required(["workdir", "output"])
   app.run(main)

@@ -291,12 +291,26 @@ def ground_faces(vertices, faces, floor, band, min_up=0.7):
   return (tri[:, :, 2].mean(1) < floor + band) & (up > min_up)
 
 
+def simplify(vertices, faces, keep):
+  """Quadric edge-collapse decimation (fast-simplification) to about `keep` of the faces; the open
+  borders (crop cuts, culled regions) keep their outline. keep >= 1 returns the input."""
+  if keep >= 1 or not len(faces):
+    return vertices, faces
+  import fast_simplification
+  v, f = fast_simplification.simplify(np.ascontiguousarray(vertices, np.float64),
+                                      np.ascontiguousarray(faces, np.int64),
+                                      target_reduction=1.0 - float(keep), preserve_border=True)
+  return keep_large_components(np.asarray(v, vertices.dtype), np.asarray(f, np.int64), 0.0)
+
+
 def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk=1 << 16,
-                 min_component=0.0, progress=False, visible_fn=None, ground_band=0.0):
+                 min_component=0.0, progress=False, visible_fn=None, ground_band=0.0,
+                 simplify_keep=1.0):
   """Samples density_fn on a grid over lo..hi, runs marching cubes at `threshold`, drops the faces
   no camera sees (visible_fn(vertices, normals) -> bool, optional), with ground_band > 0 the
-  up-facing faces within that height of the box's floor (ground_faces), and small components, and
-  colours the vertices with color_fn(vertices, normals) (linear RGB).
+  up-facing faces within that height of the box's floor (ground_faces), and small components,
+  decimates to about simplify_keep of the faces (< 1; before colouring, so every kept vertex gets
+  its own colour) and colours the vertices with color_fn(vertices, normals) (linear RGB).
 
   Returns {"vertices", "faces", "normals", "colors" (linear, or None), "grid"}; raises MeshError
   when nothing in the box is above the threshold.
@@ -316,6 +330,7 @@ def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk
   verts, faces = keep_large_components(verts, faces, min_component)
   if not len(faces):
     raise MeshError(f"marching cubes at threshold {threshold:g} gave no faces")
+  verts, faces = simplify(verts, faces, simplify_keep)
   normals = vertex_normals(verts, faces)
   colors = None
   if color_fn is not None:

@@ -45,6 +45,29 @@ def test_sphere_is_watertight_at_its_radius_with_outward_normals():
   np.testing.assert_allclose(m.volume, 4 / 3 * np.pi * r0 ** 3, rtol=0.03)
 
 
+def test_simplify_keeps_the_sphere_with_a_quarter_of_the_faces():
+  c, r0 = np.array([0.1, -0.2, 0.05]), 0.5
+  full = mesh_lib.extract_mesh(sphere_density(c, r0), *BOX, resolution=40, threshold=50.0)
+  out = mesh_lib.extract_mesh(sphere_density(c, r0), *BOX, resolution=40, threshold=50.0,
+                              color_fn=smooth_color, simplify_keep=0.25)
+  v, f, step = out["vertices"], out["faces"], out["grid"].step
+  assert 0.2 * len(full["faces"]) <= len(f) <= 0.3 * len(full["faces"])
+  assert np.abs(np.linalg.norm(v - c, axis=1) - r0).max() < step
+  m = trimesh.Trimesh(v, f, process=False)
+  assert m.is_watertight and m.volume > 0
+  np.testing.assert_allclose(m.volume, 4 / 3 * np.pi * r0 ** 3, rtol=0.03)
+  assert f.max() == len(v) - 1 and out["colors"].shape == v.shape  # compact, every vertex coloured
+  np.testing.assert_allclose(out["colors"], smooth_color(v), atol=1e-6)
+  # An open border (a crop) keeps its outline.
+  half = [np.array([-1.0, -1.0, c[2]]), np.ones(3)]
+  cut = mesh_lib.extract_mesh(sphere_density(c, r0), *half, resolution=40, threshold=50.0)
+  low = mesh_lib.simplify(cut["vertices"], cut["faces"], 0.25)
+  border = lambda v, f: v[np.unique(trimesh.Trimesh(v, f, process=False).outline().entities[0]
+                                    .points)]
+  b0, b1 = border(cut["vertices"], cut["faces"]), border(*low)
+  assert len(b1) == len(b0) and np.abs(b1[:, 2] - b0[:, 2].mean()).max() < 1e-9
+
+
 def test_default_bounds_and_small_components():
   c, r0 = np.array([0.1, -0.2, 0.05]), 0.4
   big, blob = sphere_density(c, r0), sphere_density([-0.75, 0.75, 0.75], 0.1)
@@ -235,6 +258,17 @@ def test_world_units_and_world_crop(tmp_path):
         [100, 100, 100], [101, 101, 101], center, scale))
 
 
+def test_export_rejects_bad_options_before_loading_the_run(tmp_path):
+  from macro_nerf import export_mesh
+  wd, out = str(tmp_path / "no_run"), str(tmp_path / "m.ply")
+  for kwargs, flag in [({"simplify": 0.0}, "--simplify"), ({"simplify": 1.5}, "--simplify"),
+                       ({"ground_band": 1.0}, "--ground_band"), ({"threshold": -1.0}, "--threshold"),
+                       ({"output": str(tmp_path / "m.stl")}, "--output")]:
+    with pytest.raises(ValueError, match=flag):
+      export_mesh.export(wd, **{"output": out, **kwargs})
+  assert os.listdir(tmp_path) == []
+
+
 def test_camera_paths_look_at_the_target():
   rng = np.random.default_rng(0)
   target = np.array([0.1, 0.2, -0.3])
@@ -296,16 +330,23 @@ def test_export_mesh_cli(tiny_run, tmp_path):
   # Both at once (each mostly waits on one core for JAX start-up and compiles).
   ok = _export(f"--workdir={wd}", f"--output={out}", "--resolution=32",
                f"--threshold={threshold}", "--min_component=0", "--chunk=4096")
+  low = _export(f"--workdir={wd}", f"--output={tmp_path / 'low.glb'}", "--resolution=32",
+                f"--threshold={threshold}", "--min_component=0", "--chunk=4096", "--simplify=0.5")
   none = _export(f"--workdir={wd}", f"--output={bad}", "--resolution=32", "--threshold=1e9")
   _, err = ok.communicate()
   assert ok.returncode == 0, err[-2000:]
   m = trimesh.load(str(out), process=False)
   assert len(m.faces) > 0 and m.visual.vertex_colors.shape == (len(m.vertices), 4)
+  _, err = low.communicate()
+  assert low.returncode == 0, err[-2000:]
+  m_low = trimesh.load(str(tmp_path / "low.glb"), force="mesh", process=False)
+  assert len(m_low.faces) <= 0.55 * len(m.faces)
+  assert m_low.visual.vertex_colors.shape == (len(m_low.vertices), 4)
   # Nothing above the threshold: one line, a non-zero exit, no file.
   _, err = none.communicate()
   lines = err.strip().splitlines()
   assert none.returncode != 0 and lines[-1].startswith("error: no density above the threshold")
-  assert not bad.exists() and sorted(os.listdir(tmp_path)) == ["m.ply"]
+  assert not bad.exists() and sorted(os.listdir(tmp_path)) == ["low.glb", "m.ply"]
 
 
 def test_render_orbit_path(tiny_run):
