@@ -29,6 +29,9 @@ Ground (--ground_band, default 0.1 of the box height, only with a finite --crop_
 leaves the ground's bumps and the fillet the field puts where an object meets the ground; the
 up-facing faces in that band above the floor go (pebbles, 4500 steps, threshold 40: Chamfer
 1.01 % -> 0.91 %, F 0.708 -> 0.722; garden neutral).
+
+Simplification (--simplify=F, default 1: off): quadric edge collapse to about F of the faces before
+the vertex colours are rendered, open borders kept (pebbles at 0.1: 7.2 k faces, the same score).
 """
 import json
 import os
