@@ -327,7 +327,7 @@ def _export(*args):
 def test_export_mesh_cli(tiny_run, tmp_path):
   wd, threshold = tiny_run
   out, bad = tmp_path / "m.ply", tmp_path / "none.ply"
-  # Both at once (each mostly waits on one core for JAX start-up and compiles).
+  # All three at once (each mostly waits on one core for JAX start-up and compiles).
   ok = _export(f"--workdir={wd}", f"--output={out}", "--resolution=32",
                f"--threshold={threshold}", "--min_component=0", "--chunk=4096")
   low = _export(f"--workdir={wd}", f"--output={tmp_path / 'low.glb'}", "--resolution=32",
