@@ -8,15 +8,17 @@ setup(
     version="0.1.0",
     description="Joint deblurring and 3D reconstruction of defocus-blurred macro photographs (JAX).",
     python_requires=">=3.11",
-    packages=find_packages(include=["macro_nerf", "macro_nerf.*", "configs"]),
+    # configs/ ships inside the package as macro_nerf._configs (macro_nerf/config_files.py).
+    packages=find_packages(include=["macro_nerf", "macro_nerf.*"]) + ["macro_nerf._configs"],
+    package_dir={"macro_nerf._configs": "configs"},
     install_requires=requirements,
     extras_require={
         # The Ray sweep path and structure-from-motion are tested in CI.
         "test": ["pytest>=7", "ray>=2.40", "pycolmap>=3.11"],
-        "colmap": ["pycolmap>=3.11"],  # macro-nerf-colmap: photos -> poses (tools/colmap.py)
+        "colmap": ["pycolmap>=3.11"],  # macro-nerf-colmap: photos -> poses (data/sfm.py)
         "ray": ["ray>=2.40"],  # sweeps across a Ray cluster
         "plots": ["matplotlib>=3.8"],  # experiments/report.py and benchmark curves
-        # macro-nerf-tfds-pack and data.path=tfds:SPLIT (macro_nerf/tfds_scenes.py)
+        # macro-nerf-tfds-pack and data.path=tfds:SPLIT (macro_nerf/data/tfds_scenes.py)
         "tfds": ["tensorflow-datasets>=4.9", "tensorflow-cpu>=2.16"],
         "video": ["imageio>=2.30", "imageio-ffmpeg>=0.4"],  # MP4s of macro-nerf-render --path
     },

@@ -29,8 +29,8 @@ def get_config():
   c.model.random_background = True  # False: train over `background` (lets fog pass as surface)
   c.model.view_dependent = True  # SH of the view direction in the colour MLP
 
-  # Learned thin-lens blur (DESIGN.md, "Image formation"). False: the naive baseline, the same
-  # field trained as if the photos were sharp.
+  # Learned thin-lens blur (docs/design.md). False: the naive baseline, the same field trained as
+  # if the photos were sharp.
   c.defocus = ml_collections.ConfigDict()
   c.defocus.enabled = False
   c.defocus.patch_size = 32  # observed pixels per patch side; train.batch_size / P^2 patches
@@ -38,19 +38,16 @@ def get_config():
   c.defocus.softness = 1.0  # width of the disk's edge ramp, pixels
   c.defocus.normalize = True  # divide by the weight each pixel receives (flat stays flat)
   c.defocus.warmup_steps = 300  # plain ray steps first; then focus := median rendered depth
-  # After the warm-up every k-th step is a patch step, the others focus-weighted ray steps
-  # (defocus_training.make_focus_ray_loss: a point takes its colour from the photos that have it
-  # in focus); 0: focus-weighted rays only; 1: patch steps only. Pebbles, 3000 steps: k=4 with
-  # lens-only patch steps is +1.8 dB over naive (pure patch training, earlier model: +0.1 dB);
-  # k=4 with field-training patch steps and depth_grad: the same PSNR, 1.5x slower.
+  # After the warm-up every k-th step is a patch step, the others focus-weighted ray steps (a
+  # point takes its colour from the photos that have it in focus); 0: focus rays only; 1: patches.
   c.defocus.patch_every = 4
   c.defocus.focus_weight_radius = 1.0  # pixels: ray weight 1 / (1 + (r / this)^power)
   c.defocus.focus_weight_power = 4.0  # higher: blurred views give way more completely
-  c.defocus.patch_field_grad = False  # True: patch steps train the field too (through the blur);
-  # False: they fit only the lens and residual, rendering forward-only (~3x cheaper)
+  c.defocus.patch_field_grad = False  # False: patch steps fit only lens and residual (~3x cheaper)
   c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)
-  c.defocus.init_radius_px = 8.0  # initial kappa: this CoC at the ends of each view's depth range;
-  # over-estimate: training shrinks too much blur readily, but not too little (field compensates)
+  # Initial kappa: this CoC at the ends of each view's depth range; over-estimate, since training
+  # shrinks too much blur readily but not too little (the field compensates).
+  c.defocus.init_radius_px = 8.0
   c.defocus.lens_init = ""  # "": focus at median depth; else a lens.json in the scene folder
   c.defocus.exif_prior = True  # with lens_init "": focus/aperture from the scene's exif.json if any
   c.defocus.learn_lens = True  # False keeps the initial lens (e.g. known from lens.json)
@@ -72,29 +69,29 @@ def get_config():
   c.train.grad_clip = 1.0
   c.train.interlevel_weight = 1.0
   c.train.distortion_weight = 2e-3
-  # Second-order disparity smoothness on small rendered patches of the training views (ray steps;
-  # regularizers.py): fills in backgrounds that blur leaves without texture. 0 turns it off.
-  c.train.depth_smooth_weight = 0.0
-  c.train.depth_smooth_patches = 8  # per device and step
-  c.train.depth_smooth_size = 8  # pixels per patch side
-  # Support-plane prior (support_plane.py): from step support_plane_step to support_plane_stop,
-  # weight x the ray weight above the plane the rendered depth finds (RANSAC), ramped from margin
-  # to margin + ramp (normalised scene units; pebbles: 0.005 is 0.03 of the objects' 1.0 height).
-  # 0 turns it off. Pebbles (3000 steps, defocus): margin 0.02 / ramp 0.05 lets the far ground
-  # float 0.1 above the truth (1.88 %, F 0.58); 0.005 / 0.01: 1.29 %, F 0.63; stopping at 2000,
-  # which gives the objects back the density the prior cost them: 1.26 %, F 0.67.
-  c.train.support_plane_weight = 0.0
-  c.train.support_plane_step = 1000  # at 300 (pebbles) the backdrop is still the largest plane
-  c.train.support_plane_margin = 0.005
-  c.train.support_plane_ramp = 0.01
-  c.train.support_plane_refit_every = 0  # refit the plane every N steps after the first (0: never)
-  c.train.support_plane_stop = 2000  # the prior's last step (0: to the end)
-  # No prior unless this share of the rendered points lies on the plane (pebbles 33 %, garden 52 %).
-  c.train.support_plane_min_fraction = 0.2
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 2
   c.train.max_bad_steps = 20  # consecutive NaN/Inf steps (each skipped) before the run stops
+
+  # Priors on the field where the photos leave it open (macro_nerf/priors/); weight 0 is off.
+  c.prior = ml_collections.ConfigDict()
+  # Second-order disparity smoothness on small rendered patches of the ray steps: blur leaves
+  # backgrounds without texture, and nothing else fixes their depth.
+  c.prior.depth_smooth = ml_collections.ConfigDict()
+  c.prior.depth_smooth.weight = 0.0
+  c.prior.depth_smooth.patches = 8  # per device and step
+  c.prior.depth_smooth.size = 8  # pixels per patch side
+  # Support plane: penalises ray weight above the plane RANSAC finds in the rendered depth, so an
+  # untextured far ground lies on the support instead of standing up as a backdrop.
+  c.prior.support_plane = ml_collections.ConfigDict()
+  c.prior.support_plane.weight = 0.0
+  c.prior.support_plane.start = 1000  # the first fit follows this step (the backdrop has formed)
+  c.prior.support_plane.margin = 0.005  # normalised scene units above the plane that cost nothing
+  c.prior.support_plane.ramp = 0.01  # the penalty grows to full over this height
+  c.prior.support_plane.refit_every = 0  # refit the plane every N steps after the first (0: never)
+  c.prior.support_plane.stop = 2000  # the prior's last step (0: to the end)
+  c.prior.support_plane.min_fraction = 0.2  # no prior unless this share of points is on the plane
 
   c.eval = ml_collections.ConfigDict()
   c.eval.chunk = 4096  # rays per jit call

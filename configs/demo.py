@@ -1,9 +1,9 @@
 """The built-in demo: a tiny synthetic defocus scene, a few minutes on a laptop CPU."""
-from configs import base
+from macro_nerf.config_files import base_config
 
 
 def get_config():
-  c = base.get_config()
+  c = base_config()
   c.model.disparity = False
   c.model.log2_table_size = 15
   c.model.max_resolution = 512
@@ -12,8 +12,8 @@ def get_config():
   c.defocus.margin = 6  # the synthetic lens blurs up to 5 px
   c.defocus.warmup_steps = 200
   c.defocus.init_radius_px = 5.0  # within the margin
-  c.defocus.patch_every = 1  # patch steps only, training the field (what the demo was measured
-  c.defocus.patch_field_grad = True  # with; the scene-level defaults were tuned on pebbles)
+  c.defocus.patch_every = 1  # patch steps only, training the field through the blur: the demo's
+  c.defocus.patch_field_grad = True  # scene is small enough to afford them
   c.train.max_steps = 1000
   c.train.batch_size = 1024
   c.train.checkpoint_every = 500

@@ -33,8 +33,8 @@ import jax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from macro_nerf import eval as eval_lib  # noqa: E402
-from macro_nerf import train  # noqa: E402
+from macro_nerf.export.evaluation import evaluate  # noqa: E402
+from macro_nerf.training.loop import train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Root for the runs (default: a temporary folder).")
@@ -66,7 +66,7 @@ def train_with_curve(config, wd, every):
   curve, wall, compile_s, timed, timed_s = [], 0.0, 0.0, {}, {}
   stops = sorted(set(list(range(every, config.train.max_steps, every)) + [config.train.max_steps]))
   for i, stop in enumerate(stops):
-    _, _, _, summary = train.train(config, wd, progress=False, stop_at=stop)
+    _, _, _, summary = train(config, wd, progress=False, stop_at=stop)
     # Each segment re-compiles; an unbroken run compiles once, so count only the first.
     wall += summary["wall_s"] - (summary["compile_s"] if i else 0.0)
     compile_s += summary["compile_s"]
@@ -75,7 +75,7 @@ def train_with_curve(config, wd, every):
       (k, v), = seg.items()
       timed[k] = timed.get(k, 0) + summary["steps"]
       timed_s[k] = timed_s.get(k, 0.0) + summary["steps"] / v
-    m = eval_lib.evaluate(wd, progress=False, splits=("test",))
+    m = evaluate(wd, progress=False, splits=("test",))
     curve.append({"step": stop, "train_wall_s": wall, "test_psnr": m.get("test", {}).get("psnr")})
     print(json.dumps({"curve_point": curve[-1], "defocus": bool(config.defocus.enabled),
                       "image_dir": config.data.image_dir}), flush=True)
@@ -101,8 +101,8 @@ def run_one(config, wd):
   if _CURVE.value:
     summary, curve = train_with_curve(config, wd, _CURVE.value)
   else:
-    _, _, _, summary = train.train(config, wd, progress=False)
-  metrics = eval_lib.evaluate(wd, progress=False) if _EVAL.value else {}
+    _, _, _, summary = train(config, wd, progress=False)
+  metrics = evaluate(wd, progress=False) if _EVAL.value else {}
   phases = summary["phase_steps_per_sec"]
   return {
       "image_dir": config.data.image_dir, "defocus": bool(config.defocus.enabled),

@@ -17,9 +17,9 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from macro_nerf.camera import llff_to_opengl  # noqa: E402
-from macro_nerf.colmap_model import similarity_align  # noqa: E402
-from macro_nerf.tools import colmap as colmap_tool  # noqa: E402
+from macro_nerf.data import sfm  # noqa: E402
+from macro_nerf.data.colmap import similarity_align  # noqa: E402
+from macro_nerf.nerf.camera import llff_to_opengl  # noqa: E402
 
 flags.DEFINE_string("scene", None, "Scene folder with poses_bounds.npy (the truth).")
 flags.DEFINE_string("image_dir", "images_sharp", "Photos to run structure-from-motion on.")
@@ -37,7 +37,7 @@ def main(_):
   out = FLAGS.output or tempfile.mkdtemp(prefix="colmap_acc_")
   if FLAGS.output == "":
     os.rmdir(out)
-  report = colmap_tool.run(os.path.join(FLAGS.scene, FLAGS.image_dir), out,
+  report = sfm.run(os.path.join(FLAGS.scene, FLAGS.image_dir), out,
                            camera_model=FLAGS.camera_model, overwrite=True)
   truth = np.load(os.path.join(FLAGS.scene, "poses_bounds.npy"))
   names = sorted(f for f in os.listdir(os.path.join(FLAGS.scene, "images")))

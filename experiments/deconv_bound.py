@@ -45,8 +45,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import focus_coverage  # noqa: E402
-from macro_nerf import camera, defocus  # noqa: E402
-from macro_nerf.data import load_image  # noqa: E402
+from macro_nerf.data.images import load_image  # noqa: E402
+from macro_nerf.defocus import blur as defocus  # noqa: E402
+from macro_nerf.nerf import camera  # noqa: E402
 from macro_nerf.image_utils import linear_to_srgb, psnr, srgb_to_linear  # noqa: E402
 
 

@@ -18,16 +18,18 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from macro_nerf import pipeline  # noqa: E402
+from macro_nerf.nerf import render  # noqa: E402
+from macro_nerf.nerf.model import model_params  # noqa: E402
+from macro_nerf.training.checkpoints import load_run  # noqa: E402
 
 
 def rendered_depths(workdir):
   """The run's scene and the world-unit z-depth maps (N, H, W) of its training views."""
-  config, scene, model, state = pipeline.load_run(workdir)
-  params = pipeline.model_params(state.params)
-  render_fn = pipeline.make_render_fn(model)
-  data = pipeline.device_data(scene, np.arange(len(scene.names)), render_fn.mesh)
-  maps = [pipeline.render_view(render_fn, params, data, int(k), scene.height, scene.width,
+  config, scene, model, state = load_run(workdir)
+  params = model_params(state.params)
+  render_fn = render.make_render_fn(model)
+  data = render.device_data(scene, np.arange(len(scene.names)), render_fn.mesh)
+  maps = [render.render_view(render_fn, params, data, int(k), scene.height, scene.width,
                                config.eval.chunk)["depth"] / scene.scale for k in scene.train_idx]
   return scene, np.stack(maps).astype(np.float64)
 

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from macro_nerf import camera  # noqa: E402
-from macro_nerf.data import load_image as load  # noqa: E402
+from macro_nerf.data.images import load_image as load  # noqa: E402
+from macro_nerf.nerf import camera  # noqa: E402
 
 BINS = [0, 0.5, 1, 2, 3, 5, np.inf]
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from macro_nerf import defocus  # noqa: E402
+from macro_nerf.defocus import blur as defocus  # noqa: E402
 from macro_nerf.image_utils import linear_to_srgb, psnr, srgb_to_linear  # noqa: E402
 
 

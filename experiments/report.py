@@ -15,7 +15,7 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from macro_nerf.sweep import METRIC_COLUMNS  # noqa: E402
+from macro_nerf.training.sweep import METRIC_COLUMNS  # noqa: E402
 
 
 def read(path):
@@ -58,7 +58,7 @@ def summarise(rows, keys, metrics):
 
 
 def markdown(summary, metrics, n_rows, source):
-  lines = [f"# Sweep report", "", f"{n_rows} finished runs from `{source}`.", ""]
+  lines = ["# Sweep report", "", f"{n_rows} finished runs from `{source}`.", ""]
   for k, by_value in summary.items():
     lines += [f"## {k}", "", "| " + " | ".join([k] + metrics) + " |",
               "|" + "---|" * (len(metrics) + 1)]

@@ -6,9 +6,11 @@ import os
 import re
 import sys
 
+from absl import flags, logging
+from ml_collections.config_flags import config_path
 
-def _one_line(e):
-  return " ".join(str(e).split()) or type(e).__name__
+from macro_nerf import config_files, parallel
+from macro_nerf.errors import Error, one_line
 
 
 def _config_overrides(argv, name="config"):
@@ -17,7 +19,8 @@ def _config_overrides(argv, name="config"):
   return [a.split("=", 1)[0].split(".", 1)[1] for a in argv[1:] if pattern.match(a)]
 
 
-def _config_file(argv, name="config"):
+def config_file_arg(argv, name="config"):
+  """The value of --config in argv (None when absent)."""
   for i, a in enumerate(argv):
     if re.match(r"^-{1,2}" + re.escape(name) + "=", a):
       return a.split("=", 1)[1]
@@ -41,8 +44,7 @@ def _is_error_config(value):
 
 def _load_config(argv, name="config"):
   """(path, config, error) of the config file named in argv; config None when it does not load."""
-  from absl import flags
-  path = _config_file(argv, name)
+  path = config_file_arg(argv, name)
   if path is None or name not in flags.FLAGS:
     return path, None, None
   try:
@@ -62,14 +64,13 @@ def config_file_error(argv, name="config"):
   file = path.split(":", 1)[0]
   if not os.path.isfile(file):
     return f"config file {file} does not exist"
-  text = _one_line(err).split(" Traceback (most recent call last):")[0]  # config_flags adds one
+  text = one_line(err).split(" Traceback (most recent call last):")[0]  # config_flags adds one
   return f"cannot load config file {path} ({type(err).__name__}: {text})"
 
 
 def unknown_config_key(argv, name="config"):
   """The first `--config.KEY` override whose KEY the config file does not have, as (key, config
   file, closest existing key or None); None when every key exists or the file does not load."""
-  from ml_collections.config_flags import config_path
   path, config, _ = _load_config(argv, name)
   if config is None:
     return None
@@ -82,9 +83,22 @@ def unknown_config_key(argv, name="config"):
   return None
 
 
+def resolve_config_args(argv, name="config"):
+  """argv with the value of --config (a short name, a path from any working directory, or a
+  repository-relative path like configs/llff.py) replaced by the config file's path."""
+  out = list(argv)
+  for i, a in enumerate(out):
+    m = re.match(r"^(-{1,2}" + re.escape(name) + ")=(.*)$", a)
+    if m:
+      out[i] = f"{m.group(1)}={config_files.resolve(m.group(2))}"
+    elif re.match(r"^-{1,2}" + re.escape(name) + "$", a) and i + 1 < len(out):
+      out[i + 1] = config_files.resolve(out[i + 1])
+  return out
+
+
 def parse_flags(argv):
   """absl's FLAGS(argv), with every failure turned into one `error:` line on stderr."""
-  from absl import flags
+  argv = resolve_config_args(argv)
   try:
     args = flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except  (flags.Error, and config_flags' own)
@@ -94,8 +108,19 @@ def parse_flags(argv):
       key, path, close = unknown
       hint = f"; did you mean '{close}'?" if close else ""
       msg = f"unknown config key '{key}' (not a field of {path}{hint})"
-    sys.exit(f"error: {msg or _one_line(e)}")
+    sys.exit(f"error: {msg or one_line(e)}")
   # config_flags defers a config file that failed to load until its first use: report it now.
   if "config" in flags.FLAGS and _is_error_config(flags.FLAGS["config"].value):
     sys.exit(f"error: {config_file_error(argv) or 'cannot load the config file'}")
   return args
+
+
+def run_or_exit(fn, *args, **kwargs):
+  """fn(*args, **kwargs) after joining a multi-process run (parallel.py's flags); bad input (an
+  Error, FileNotFoundError or ValueError) becomes one `error:` line and exit status 1."""
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  try:
+    parallel.initialize_from_flags()
+    return fn(*args, **kwargs)
+  except (Error, FileNotFoundError, ValueError) as e:
+    sys.exit(f"error: {one_line(e)}")

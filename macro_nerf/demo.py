@@ -1,8 +1,9 @@
 """The built-in demo: python -m macro_nerf.demo [--workdir=macro_nerf_demo].
 
-Renders a small synthetic scene with the project's own thin-lens path tracer (macro_nerf.synthetic),
-trains configs/demo.py on the blurred photos (defocus model on), evaluates, and writes
-side_by_side.png (blurred input | deblurred | ground truth, with PSNRs) and summary.json.
+Renders a small synthetic scene with the project's own thin-lens path tracer
+(macro_nerf/scenes/synthetic.py), trains configs/demo.py on the blurred photos (defocus model on),
+evaluates, and writes side_by_side.png (blurred input | deblurred | ground truth, with PSNRs)
+and summary.json.
 """
 import json
 import os
@@ -11,16 +12,17 @@ import time
 
 import numpy as np
 from absl import app, flags, logging
+from PIL import Image, ImageDraw
 
-from configs import demo as demo_config
-from macro_nerf import eval as eval_lib
-from macro_nerf import image_utils, synthetic, train
+from macro_nerf import config_files, image_utils
+from macro_nerf.export.evaluation import evaluate
+from macro_nerf.scenes import synthetic
+from macro_nerf.training.loop import train
 
 
 
 def _labelled(img, text):
   """img with a one-line caption strip on top (Pillow's built-in font: no download)."""
-  from PIL import Image, ImageDraw
   strip = Image.new("RGB", (img.shape[1], 12), (0, 0, 0))
   ImageDraw.Draw(strip).text((2, 0), text, fill=(255, 255, 255))
   return np.concatenate([np.asarray(strip, np.float32) / 255.0, img], 0)
@@ -32,14 +34,14 @@ def run(workdir, steps=None, progress=True):
   if not os.path.isfile(os.path.join(scene_dir, "lens.json")):
     print(f"rendering the synthetic scene into {scene_dir} ...")
     synthetic.render_scene(scene_dir, progress=progress, overwrite=True)
-  config = demo_config.get_config()
+  config = config_files.load("demo")
   config.data.path = scene_dir
   config.data.eval_sharp_dir = "images_sharp"  # only to score the deblurred views
   if steps is not None:
     config.train.max_steps = steps
   run_dir = os.path.join(workdir, "run")
-  _, _, _, summary = train.train(config, run_dir, progress=progress)
-  metrics = eval_lib.evaluate(run_dir, progress=progress)
+  _, _, _, summary = train(config, run_dir, progress=progress)
+  metrics = evaluate(run_dir, progress=progress)
   # Training views: the blurred photo the model saw | its deblurred render | the true sharp image.
   views = metrics["train_deblur"]["views"]
   rows, blurred_psnr = [], {}

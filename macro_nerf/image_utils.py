@@ -1,7 +1,8 @@
-"""Colour transfer curves and image metrics."""
+"""Colour transfer curves, image metrics, PNGs and depth colour maps."""
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+from skimage.metrics import structural_similarity
 
 
 def linear_to_srgb(x, xnp=jnp):
@@ -22,7 +23,6 @@ def psnr(a, b):
 
 
 def ssim(a, b):
-  from skimage.metrics import structural_similarity
   return float(structural_similarity(np.asarray(a, np.float64), np.asarray(b, np.float64),
                                      channel_axis=2, data_range=1.0))
 
@@ -52,3 +52,22 @@ def colorize_depth(depth, lo=None, hi=None):
 def load_rgb(path):
   with Image.open(path) as im:
     return np.asarray(im.convert("RGB"), np.float32) / 255.0
+
+
+_TURBO = (  # polynomial fit of Google's Turbo colour map (A. Mikhailov, R. Du), x in [0, 1]
+    np.array([0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943]),
+    np.array([0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604]),
+    np.array([0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973]))
+
+
+def turbo(x):
+  """Turbo colour map of x in [0, 1] (clipped): (..., 3) in [0, 1]; dark blue -> green -> red."""
+  x = np.clip(np.asarray(x, np.float64), 0.0, 1.0)
+  powers = np.stack([x ** k for k in range(6)], -1)
+  return np.clip(np.stack([powers @ c for c in _TURBO], -1), 0.0, 1.0)
+
+
+def depth_colors(depth, lo, hi):
+  """Turbo over inverse depth between lo and hi (world units): near red, far blue."""
+  d = np.maximum(np.asarray(depth, np.float64), 1e-12)
+  return turbo((1.0 / d - 1.0 / hi) / max(1.0 / lo - 1.0 / hi, 1e-12))

@@ -10,6 +10,7 @@ import os
 
 import jax
 import numpy as np
+from absl import flags
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -45,7 +46,6 @@ def initialize(coordinator_address="", num_processes=0, process_id=-1, auto=Fals
 
 def define_flags():
   """Multi-process flags of the train, eval and render commands."""
-  from absl import flags
   flags.DEFINE_string("coordinator_address", "", "host:port of process 0 (multi-process runs; "
                       "default $JAX_COORDINATOR_ADDRESS).")
   flags.DEFINE_integer("num_processes", 0, "Processes in the run (default $JAX_NUM_PROCESSES).")
@@ -54,7 +54,6 @@ def define_flags():
 
 
 def initialize_from_flags():
-  from absl import flags
   f = flags.FLAGS
   initialize(f.coordinator_address, f.num_processes, f.process_id, f.distributed)
 

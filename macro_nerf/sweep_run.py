@@ -9,9 +9,11 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from macro_nerf import eval as eval_lib
-from macro_nerf import cli, sweep, train
-from macro_nerf.data import DataError
+from macro_nerf import cli
+from macro_nerf.errors import Error, one_line
+from macro_nerf.export.evaluation import evaluate
+from macro_nerf.training.loop import train
+from macro_nerf.training.sweep import focus_error
 
 
 def _add_wall(wd, seconds):
@@ -41,15 +43,15 @@ def main(argv):
   config = flags.FLAGS.config
   wd = flags.FLAGS.workdir
   try:
-    _, _, _, summary = train.train(config, wd, progress=False)
+    _, _, _, summary = train(config, wd, progress=False)
     wall = _add_wall(wd, summary["wall_s"])
-    metrics = eval_lib.evaluate(wd, progress=False)
-  except (DataError, train.TrainingError, FileNotFoundError, ValueError) as e:
-    sys.exit(f"error: {e}")
+    metrics = evaluate(wd, progress=False)
+  except (Error, FileNotFoundError, ValueError) as e:
+    sys.exit(f"error: {one_line(e)}")
   row = {"test_psnr": metrics.get("test", {}).get("psnr"),
          "test_ssim": metrics.get("test", {}).get("ssim"),
          "train_deblur_psnr": metrics.get("train_deblur", {}).get("psnr"),
-         "focus_err_median": sweep.focus_error(metrics, config.data.path),
+         "focus_err_median": focus_error(metrics, config.data.path),
          "steps_per_sec": summary["steps_per_sec"] or _logged_steps_per_sec(wd), "wall_s": wall,
          "steps": metrics["step"]}
   print(json.dumps(row))

@@ -1,4 +1,4 @@
-"""Shared test helpers: the development scenes live in ../shared/scenes beside the checkout."""
+"""Test session setup: a shared XLA compilation cache, and the tiny generated scene fixture."""
 import atexit
 import os
 import shutil
@@ -18,14 +18,33 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCENES = os.path.join(os.path.dirname(REPO), "shared", "scenes")
+import numpy as np  # noqa: E402  (after the cache setting)
+
+from helpers import tiny_config  # noqa: E402
+from macro_nerf.export import mesh as mesh_lib  # noqa: E402
+from macro_nerf.nerf import render  # noqa: E402
+from macro_nerf.nerf.model import model_params  # noqa: E402
+from macro_nerf.scenes import synthetic  # noqa: E402
+from macro_nerf.training.loop import train  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_scene(tmp_path_factory):
   """A 9-view 24x18 generated thin-lens scene, shared read-only by the training tests."""
-  from macro_nerf import synthetic
   path = str(tmp_path_factory.mktemp("scene") / "s")
   synthetic.render_scene(path, num_views=9, width=24, height=18, lens_samples=4, progress=False)
   return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_scene, tmp_path_factory):
+  """A 3-step run, and a density level its field crosses (the median over the seen box)."""
+  wd = str(tmp_path_factory.mktemp("mesh_run") / "wd")
+  scene, model, state, _ = train(tiny_config(tiny_scene), wd, progress=False)
+  cams = (scene.c2w, scene.intrinsics, scene.height, scene.width, scene.near, scene.far)
+  grid = mesh_lib.make_grid(*mesh_lib.frustum_box(*cams), 16)
+  pts = mesh_lib.grid_points(grid, 0, grid.size)
+  pts = pts[mesh_lib.in_view(pts, *cams).any(1)]
+  d = render.query_points(render.make_query_fn(model), model_params(state.params), pts,
+                          4096)["density"]
+  return wd, float(np.median(d))

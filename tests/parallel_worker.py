@@ -13,42 +13,50 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from macro_nerf import defocus_training, parallel, pipeline, train  # noqa: E402
-from macro_nerf.data import load_scene  # noqa: E402
-from test_train_smoke import defocus_config  # noqa: E402
+from helpers import defocus_config  # noqa: E402
+from macro_nerf import parallel  # noqa: E402
+from macro_nerf.data.scene import load_scene  # noqa: E402
+from macro_nerf.defocus.patches import random_patches  # noqa: E402
+from macro_nerf.defocus.residual import residual_from_config  # noqa: E402
+from macro_nerf.nerf import render  # noqa: E402
+from macro_nerf.nerf.model import model_params  # noqa: E402
+from macro_nerf.training.batches import random_pixels, step_rng  # noqa: E402
+from macro_nerf.training.losses import make_loss  # noqa: E402
+from macro_nerf.training.state import init_state  # noqa: E402
+from macro_nerf.training.steps import make_train_step  # noqa: E402
 
 
 def run(config, scene, mesh, kind, global_batch, steps=2):
   """`steps` training steps of one kind on `mesh`, then a sharded render of view 0."""
-  model, tx, state = pipeline.init_state(config, scene)
+  model, tx, state = init_state(config, scene)
   state = parallel.replicate(state, mesh)
-  data = pipeline.device_data(scene, scene.train_idx, mesh)
+  data = render.device_data(scene, scene.train_idx, mesh)
   images = scene.images[scene.train_idx]
   size = (scene.height, scene.width)
   if kind == "ray":
-    loss = train.make_ray_loss(model, config)
+    loss = make_loss("ray", model, config)
   else:
-    residual = pipeline.residual_from_config(config, len(scene.train_idx))
-    loss = defocus_training.make_defocus_loss(model, residual, config, size)
-  step = train.make_train_step(loss, tx, mesh)
+    residual = residual_from_config(config, len(scene.train_idx))
+    loss = make_loss("patch", model, config, residual, size)
+  step = make_train_step(loss, tx, mesh)
   losses, hlo = [], ""
   for i in range(1, steps + 1):
-    rng = pipeline.step_rng(config.seed, i)
+    rng = step_rng(config.seed, i)
     if kind == "ray":
-      b = pipeline.random_pixels(rng, images, global_batch)
+      b = random_pixels(rng, images, global_batch)
     else:
-      b = defocus_training.random_patches(rng, images, global_batch, config.defocus.patch_size)
+      b = random_patches(rng, images, global_batch, config.defocus.patch_size)
     b = parallel.shard_batch(b, mesh)
     if not hlo:  # the compiled step: XLA must have inserted the gradient all-reduce
       hlo = step.lower(state, data, b, jax.random.PRNGKey(1)).compile().as_text()
     state, stats = step(state, data, b, jax.random.PRNGKey(1))
     losses.append(float(parallel.to_host(stats["loss"])))
-  render_fn = pipeline.make_render_fn(model, mesh)
-  out = pipeline.render_view(render_fn, pipeline.model_params(state.params), data, 0,
+  render_fn = render.make_render_fn(model, mesh)
+  out = render.render_view(render_fn, model_params(state.params), data, 0,
                              scene.height, scene.width, chunk=100)
   # Field queries (density grids for meshes, vertex colours) go through the same sharding.
   pts = np.random.default_rng(0).uniform(-1, 1, (1001, 3))
-  q = pipeline.query_points(pipeline.make_query_fn(model, mesh), pipeline.model_params(state.params),
+  q = render.query_points(render.make_query_fn(model, mesh), model_params(state.params),
                             pts, chunk=256)
   out = dict(out, query_density=q["density"], query_rgb=q["rgb"])
   return parallel.to_host(state.params), losses, out, "all-reduce" in hlo

@@ -9,10 +9,10 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO
-from macro_nerf import eval as eval_lib
-from macro_nerf import pipeline
-from test_reliability import _cli_args
+from helpers import REPO
+from helpers import train_cli_args
+from macro_nerf.export.evaluation import evaluate
+from macro_nerf.training.checkpoints import load_run
 
 
 def _env(devices):
@@ -22,7 +22,7 @@ def _env(devices):
 
 
 def _params(workdir):
-  _, _, _, restored = pipeline.load_run(workdir)
+  _, _, _, restored = load_run(workdir)
   return int(restored.step), restored.params
 
 
@@ -54,7 +54,8 @@ def test_step_and_render_on_4_devices_equal_1_device(tiny_scene):
 
 def _args(tiny_scene, workdir, steps, per_device):
   return [a if not a.startswith("--config.train.batch_size=")
-          else f"--config.train.batch_size={per_device}" for a in _cli_args(tiny_scene, workdir, steps)]
+          else f"--config.train.batch_size={per_device}"
+          for a in train_cli_args(tiny_scene, workdir, steps)]
 
 
 def test_checkpoint_from_4_devices_restores_on_1(tiny_scene, tmp_path):
@@ -72,7 +73,7 @@ def test_checkpoint_from_4_devices_restores_on_1(tiny_scene, tmp_path):
                  env=_env(4), check=True, capture_output=True)
   with open(os.path.join(wd, "eval", "metrics.json")) as f:
     m4 = json.load(f)
-  m1 = eval_lib.evaluate(wd, progress=False)
+  m1 = evaluate(wd, progress=False)
   for split in ("test", "train_deblur"):
     for name, row in m1.get(split, {}).get("views", {}).items():
       np.testing.assert_allclose(m4[split]["views"][name]["psnr"], row["psnr"], rtol=1e-6)

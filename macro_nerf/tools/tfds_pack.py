@@ -7,14 +7,15 @@
 Each SCENE folder (LLFF poses_bounds.npy + images/, transforms.json, or a COLMAP sparse/0: whatever
 the folder loader reads) becomes split `basename` (lower-cased, sanitised to [a-z0-9_]) of the
 `macro_nerf_scenes` dataset in DIR/macro_nerf_scenes/1.0.0 (array_record, one example per view;
-see macro_nerf/tfds_scenes.py). All the scenes go into one dataset, built in a temporary folder and
+see macro_nerf/data/tfds_scenes.py). All the scenes go into one dataset, built in a temporary folder and
 moved into place at the end: a failure leaves DIR as it was.
 """
 import sys
 
 from absl import app, flags, logging
 
-from macro_nerf.data import DataError
+from macro_nerf.data import tfds_scenes
+from macro_nerf.errors import Error, one_line
 
 FLAGS = flags.FLAGS
 
@@ -30,13 +31,12 @@ def main(argv):
   if len(argv) < 2:
     sys.exit("usage: python -m macro_nerf.tools.tfds_pack SCENE [SCENE ...] --data_dir=DIR")
   logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
-  from macro_nerf import tfds_scenes  # pylint: disable=g-import-not-at-top
   try:
-    tfds_scenes._tfds().disable_progress_bar()  # pylint: disable=protected-access
+    tfds_scenes.import_tfds().disable_progress_bar()
     data_dir = FLAGS.data_dir or tfds_scenes.default_data_dir()
     counts = tfds_scenes.pack(argv[1:], data_dir, FLAGS.image_dir, FLAGS.overwrite)
-  except (DataError, OSError) as e:
-    sys.exit(f"error: {e}")
+  except (Error, OSError) as e:
+    sys.exit(f"error: {one_line(e)}")
   dest = tfds_scenes.dataset_dir(data_dir)
   print(f"tfds_pack: wrote {dest}: " + ", ".join(f"{s} ({n} views)" for s, n in counts.items()))
 

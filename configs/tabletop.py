@@ -1,0 +1,12 @@
+"""Preset: forward-facing shots of objects on a flat support, for meshes (tuned on pebbles).
+
+configs/llff.py plus the support-plane prior and a longer run; docs/results.md has the figures.
+"""
+from macro_nerf.config_files import load
+
+
+def get_config():
+  c = load("llff")
+  c.prior.support_plane.weight = 0.002  # lays the untextured far ground back on the support
+  c.train.max_steps = 6000  # the objects' sides and backs keep improving to here
+  return c

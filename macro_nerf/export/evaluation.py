@@ -1,0 +1,61 @@
+"""Evaluation of a run: every held-out view and every training view rendered sharp, their depth
+maps, and PSNR/SSIM against the held-out photos and (data.eval_sharp_dir) sharp training views.
+
+Writes WD/eval/test/<name>.png, WD/eval/train_deblur/<name>.png, WD/eval/depth/ (.npy in input
+world units and a colour-mapped .png) and WD/eval/metrics.json (with the learned lens per view).
+"""
+import json
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from macro_nerf import image_utils, parallel
+from macro_nerf.defocus import lens as lens_lib
+from macro_nerf.nerf import render
+from macro_nerf.nerf.model import model_params
+from macro_nerf.training.checkpoints import load_run
+
+
+def evaluate(workdir, progress=True, splits=("test", "train_deblur")):
+  config, scene, model, restored = load_run(workdir)
+  params = model_params(restored.params)
+  render_fn = render.make_render_fn(model)
+  out_dir = os.path.join(workdir, "eval")
+  main_process = parallel.is_main()  # every process renders its share; process 0 writes
+  metrics = {"step": int(parallel.to_host(restored.step))}
+  splits = [s for s in [("test", scene.test_idx, scene.images),
+                        ("train_deblur", scene.train_idx, scene.sharp_images)] if s[0] in splits]
+  data = render.device_data(scene, np.arange(len(scene.names)))
+  for split, idx, reference in splits:
+    if main_process:
+      os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+      os.makedirs(os.path.join(out_dir, "depth"), exist_ok=True)
+    rows = {}
+    for i in tqdm(idx, desc=f"eval {split}", disable=not (progress and main_process)):
+      out = render.render_view(render_fn, params, data, int(i), scene.height, scene.width,
+                               config.eval.chunk)
+      rgb = np.asarray(image_utils.linear_to_srgb(out["rgb"], xnp=np))
+      stem = os.path.splitext(scene.names[i])[0]
+      depth = out["depth"] / scene.scale
+      if main_process:
+        image_utils.save_png(os.path.join(out_dir, split, stem + ".png"), rgb)
+        np.save(os.path.join(out_dir, "depth", stem + ".npy"), depth.astype(np.float32))
+        image_utils.save_png(os.path.join(out_dir, "depth", stem + ".png"),
+                             image_utils.colorize_depth(depth))
+      if reference is not None:
+        ref = reference[i]
+        rows[scene.names[i]] = {"psnr": image_utils.psnr(rgb, ref),
+                                "ssim": image_utils.ssim(rgb, ref)}
+    if rows:
+      metrics[split] = {"psnr": float(np.mean([r["psnr"] for r in rows.values()])),
+                        "ssim": float(np.mean([r["ssim"] for r in rows.values()])),
+                        "views": rows}
+  metrics["lens"] = lens_lib.lens_report(parallel.to_host(restored.params), scene)
+  if not main_process:
+    return metrics
+  tmp = os.path.join(out_dir, ".metrics.json.tmp")
+  with open(tmp, "w") as f:
+    json.dump(metrics, f, indent=1)
+  os.replace(tmp, os.path.join(out_dir, "metrics.json"))
+  return metrics

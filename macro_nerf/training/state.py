@@ -1,0 +1,64 @@
+"""The training state: parameters (field, and for defocus runs the lens and its residual), the
+optimiser and its learning-rate schedules."""
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from macro_nerf.defocus import lens as lens_lib
+from macro_nerf.defocus.residual import init_residual, residual_from_config
+from macro_nerf.nerf.model import model_from_config
+from macro_nerf.nerf.render import dummy_rays
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jnp.ndarray
+  params: Any
+  opt_state: Any
+
+
+def schedule(config, lr_init=None, lr_final=None):
+  """Linear warm-up then exponential decay to lr_final at max_steps."""
+  t = config.train
+  lr_init = t.lr_init if lr_init is None else lr_init
+  lr_final = t.lr_final if lr_final is None else lr_final
+  decay_steps = max(t.max_steps - t.warmup_steps, 1)
+  warm = optax.linear_schedule(lr_init * 0.01, lr_init, max(t.warmup_steps, 1))
+  decay = optax.exponential_decay(lr_init, decay_steps, lr_final / lr_init)
+  return optax.join_schedules([warm, decay], [t.warmup_steps])
+
+
+def make_optimizer(config):
+  """Adam with global-norm clipping; the lens parameters get their own learning rate."""
+  field_tx = optax.chain(optax.clip_by_global_norm(config.train.grad_clip),
+                         optax.adam(schedule(config), b1=0.9, b2=0.99, eps=1e-15))
+  if not config.defocus.enabled:
+    return field_tx
+  d = config.defocus
+  if d.learn_lens:
+    lens_tx = optax.adam(schedule(config, d.lens_lr_init, d.lens_lr_final), b1=0.9, b2=0.99)
+  else:
+    lens_tx = optax.set_to_zero()
+  labels = lambda params: {k: ("lens" if k == "lens" else "field") for k in params}
+  return optax.multi_transform({"field": field_tx, "lens": lens_tx}, labels)
+
+
+def init_state(config, scene):
+  """Model, optimiser and the initial TrainState (deterministic in config.seed).
+
+  With defocus on, params = {"model", "lens", "residual"}; otherwise the model's own tree.
+  """
+  model = model_from_config(config)
+  key = jax.random.PRNGKey(config.seed)
+  params = model.init(key, key, dummy_rays(), train=False)["params"]
+  if config.defocus.enabled:
+    idx = scene.train_idx
+    residual = residual_from_config(config, len(idx))
+    params = {"model": params, "lens": lens_lib.lens_for_views(config, scene, idx),
+              "residual": init_residual(residual, jax.random.fold_in(key, 1))}
+  tx = make_optimizer(config)
+  state = TrainState(step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params))
+  return model, tx, state
