@@ -33,10 +33,11 @@ import jax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from macro_nerf import cli  # noqa: E402
 from macro_nerf.export.evaluation import evaluate  # noqa: E402
 from macro_nerf.training.loop import train  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config name or file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Root for the runs (default: a temporary folder).")
 _MODES = flags.DEFINE_list("modes", [], "Any of defocus, naive, oracle (default: the config as is).")
 _DEVICES = flags.DEFINE_list("devices", [], "Device counts to compare, e.g. 1,4 (one process each).")
@@ -194,4 +195,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

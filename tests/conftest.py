@@ -1,4 +1,4 @@
-"""Test session setup: a shared XLA compilation cache, and the tiny generated scene fixture."""
+"""Test session setup: a shared XLA compilation cache, a tiny generated scene and tiny runs on it."""
 import atexit
 import os
 import shutil
@@ -20,7 +20,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 
 import numpy as np  # noqa: E402  (after the cache setting)
 
-from helpers import tiny_config  # noqa: E402
+from helpers import defocus_config, tiny_config  # noqa: E402
 from macro_nerf.export import mesh as mesh_lib  # noqa: E402
 from macro_nerf.nerf import render  # noqa: E402
 from macro_nerf.nerf.model import model_params  # noqa: E402
@@ -48,3 +48,19 @@ def tiny_run(tiny_scene, tmp_path_factory):
   d = render.query_points(render.make_query_fn(model), model_params(state.params), pts,
                           4096)["density"]
   return wd, float(np.median(d))
+
+
+@pytest.fixture(scope="session")
+def tiny_defocus_run(tiny_scene, tmp_path_factory):
+  """A 4-step defocus run (2 ray steps, then patch steps) and its training summary and state."""
+  wd = str(tmp_path_factory.mktemp("defocus_run") / "wd")
+  _, _, state, summary = train(defocus_config(tiny_scene), wd, progress=False)
+  return wd, summary, state
+
+
+@pytest.fixture
+def defocus_run_copy(tiny_defocus_run, tmp_path):
+  """A copy of tiny_defocus_run's workdir that a test may resume, render into or change."""
+  wd = str(tmp_path / "wd")
+  shutil.copytree(tiny_defocus_run[0], wd)
+  return wd

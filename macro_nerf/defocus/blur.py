@@ -14,7 +14,13 @@ import jax.numpy as jnp
 
 
 def coc_radius(inv_depth, kappa, inv_focus):
-  """Thin-lens circle-of-confusion radius in pixels: kappa * |1/z - 1/s|."""
+  """Thin-lens circle-of-confusion radius in pixels: kappa * |1/z - 1/s|.
+
+  Args:
+    inv_depth: (...) 1/z; kappa, inv_focus: broadcastable to it (pixels x depth units, 1/s).
+  Returns:
+    (...) radius in pixels.
+  """
   return kappa * jnp.abs(inv_depth - inv_focus)
 
 
@@ -23,6 +29,11 @@ def disk_kernel(dist, radius, softness=1.0, xnp=jnp):
 
   At radius 0 only the centre pixel has weight (the blur is the identity); the ramp keeps the
   weights differentiable in the radius.
+
+  Args:
+    dist: (...) distance of a neighbour in pixels; radius: broadcastable to it.
+  Returns:
+    (...) weight in [0, 1].
   """
   return xnp.clip((radius - dist) / softness + 0.5, 0.0, 1.0)
 
@@ -34,7 +45,11 @@ def max_radius(margin, softness=1.0):
 
 @functools.lru_cache(maxsize=None)
 def window_offsets(margin):
-  """Integer offsets (dy, dx) with |o| <= margin: the support of every admissible disk."""
+  """Integer offsets (dy, dx) with |o| <= margin: the support of every admissible disk.
+
+  Returns:
+    (K, 2) int32.
+  """
   r = np.arange(-margin, margin + 1)
   dy, dx = np.meshgrid(r, r, indexing="ij")
   keep = dy ** 2 + dx ** 2 <= margin ** 2
@@ -87,7 +102,13 @@ def blur(color, radius, margin, softness=1.0, normalize=True):
 
 
 def blur_image(color, radius, margin, softness=1.0, normalize=True, rows=32):
-  """blur() of a whole image in bands of output rows, to bound memory (inference only)."""
+  """blur() of a whole image in bands of output rows, to bound memory (inference only).
+
+  Args:
+    color: (H + 2m, W + 2m, C); radius: (H + 2m, W + 2m).
+  Returns:
+    (H, W, C).
+  """
   h = color.shape[0] - 2 * margin
   out = []
   for y in range(0, h, rows):

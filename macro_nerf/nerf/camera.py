@@ -20,12 +20,13 @@ class Rays:
 
 
 def llff_to_opengl(c2w_llff):
-  """LLFF columns [down, right, back] -> OpenGL [right, up, back]."""
+  """LLFF columns [down, right, back] -> OpenGL [right, up, back]; (..., 3, 4) float64."""
   c2w = np.array(c2w_llff, dtype=np.float64)
   return np.concatenate([c2w[..., 1:2], -c2w[..., 0:1], c2w[..., 2:3], c2w[..., 3:4]], axis=-1)
 
 
 def opengl_to_llff(c2w_gl):
+  """OpenGL columns [right, up, back] -> LLFF [down, right, back]; (..., 3, 4) float64."""
   c2w = np.array(c2w_gl, dtype=np.float64)
   return np.concatenate([-c2w[..., 1:2], c2w[..., 0:1], c2w[..., 2:3], c2w[..., 3:4]], axis=-1)
 
@@ -33,8 +34,12 @@ def opengl_to_llff(c2w_gl):
 def pixel_directions(px, py, c2w, intrinsics, xnp=np):
   """World-space ray directions for pixel coordinates (px, py) (pixel centres at +0.5).
 
-  intrinsics = (fx, fy, cx, cy), each broadcastable to px. Returns (..., 3) with the component along
-  the viewing axis (-z in OpenGL) equal to 1.
+  Args:
+    px, py: (...) pixel coordinates.
+    c2w: (..., 3, 4) or (3, 4) OpenGL camera-to-world.
+    intrinsics: (fx, fy, cx, cy), each broadcastable to px.
+  Returns:
+    (..., 3) directions whose component along the viewing axis (-z in OpenGL) is 1.
   """
   fx, fy, cx, cy = intrinsics
   cam = xnp.stack([(px - cx) / fx, -(py - cy) / fy, -xnp.ones_like(px)], axis=-1)
@@ -42,7 +47,7 @@ def pixel_directions(px, py, c2w, intrinsics, xnp=np):
 
 
 def image_rays(c2w, intrinsics, height, width, xnp=np):
-  """Origins and directions (H, W, 3) for every pixel centre of one camera."""
+  """Origins and directions (H, W, 3) for every pixel centre of one camera (c2w (3, 4))."""
   py, px = xnp.meshgrid(xnp.arange(height, dtype=xnp.float32) + 0.5,
                         xnp.arange(width, dtype=xnp.float32) + 0.5, indexing="ij")
   d = pixel_directions(px, py, c2w[None, None], intrinsics, xnp)
@@ -51,7 +56,7 @@ def image_rays(c2w, intrinsics, height, width, xnp=np):
 
 
 def project(points, c2w, intrinsics, xnp=np):
-  """World points (..., 3) -> pixel coordinates (..., 2) and z-depth (...)."""
+  """World points (..., 3) -> pixel coordinates (..., 2) and z-depth (...); c2w (3, 4)."""
   fx, fy, cx, cy = intrinsics
   rel = points - c2w[:3, 3]
   cam = xnp.sum(rel[..., :, None] * c2w[:3, :3], axis=-2)  # R^T (p - c)
@@ -62,13 +67,20 @@ def project(points, c2w, intrinsics, xnp=np):
 
 
 def make_rays(origins, directions, near, far, cam_idx, xnp=jnp):
+  """Rays from origins, directions (..., 3), near, far (..., 1) and cam_idx (..., 1)."""
   viewdirs = directions / xnp.linalg.norm(directions, axis=-1, keepdims=True)
   return Rays(origins=origins, directions=directions, viewdirs=viewdirs, near=near, far=far,
               cam_idx=cam_idx)
 
 
 def bounds_from_cameras(c2w):
-  """Near/far z-depths for captures without bounds: around the point the cameras look at."""
+  """Near/far z-depths for captures without bounds: around the point the cameras look at.
+
+  Args:
+    c2w: (N, 3, 4) OpenGL.
+  Returns:
+    near, far: (N,).
+  """
   centres, axes = c2w[:, :, 3], -c2w[:, :, 2]
   # Least-squares point closest to all optical axes.
   m = np.eye(3)[None] - axes[:, :, None] * axes[:, None, :]
@@ -79,7 +91,13 @@ def bounds_from_cameras(c2w):
 
 
 def frustum_corners(c2w, intr, h, w, near, far):
-  """The 8 corners of each camera's frustum slab between near and far (N, 8, 3)."""
+  """The 8 corners of each camera's frustum slab between near and far.
+
+  Args:
+    c2w: (N, 3, 4); intr: (N, 4) fx, fy, cx, cy; h, w: image size; near, far: (N,).
+  Returns:
+    (N, 8, 3).
+  """
   fx, fy, cx, cy = [intr[:, i, None] for i in range(4)]
   px = np.array([0, w, 0, w], np.float64)[None]
   py = np.array([0, 0, h, h], np.float64)[None]

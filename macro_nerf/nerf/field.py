@@ -19,7 +19,7 @@ def _trunc_exp_jvp(primals, tangents):
 
 
 def spherical_harmonics(d):
-  """Real SH basis up to degree 3 (16 values) of unit directions (..., 3), as in Instant-NGP."""
+  """Real SH basis up to degree 3 of unit directions, as in Instant-NGP: (..., 3) -> (..., 16)."""
   x, y, z = d[..., 0], d[..., 1], d[..., 2]
   xx, yy, zz = x * x, y * y, z * z
   xy, yz, xz = x * y, y * z, x * z
@@ -44,13 +44,17 @@ def spherical_harmonics(d):
 
 
 def mlp(x, width, depth, out, name):
+  """`depth` ReLU layers of `width`, then a linear layer: (..., D) -> (..., out)."""
   for i in range(depth):
     x = nn.relu(nn.Dense(width, name=f"{name}_{i}")(x))
   return nn.Dense(out, name=f"{name}_out")(x)
 
 
 class DensityField(nn.Module):
-  """Proposal network: a small hash grid and MLP that only predicts density."""
+  """Proposal network: a small hash grid and MLP that only predicts density.
+
+  Call: x (..., 3) in [0, 1]^3 -> density (...).
+  """
   num_levels: int = 5
   log2_table_size: int = 15
   max_resolution: int = 256
@@ -65,7 +69,10 @@ class DensityField(nn.Module):
 
 
 class RadianceField(nn.Module):
-  """Density from the hash grid; linear RGB from geometry features and SH of the view direction."""
+  """Density from the hash grid; linear RGB from geometry features and SH of the view direction.
+
+  Call: x (..., 3) in [0, 1]^3, viewdirs (..., 3) unit -> density (...), rgb (..., 3) linear.
+  """
   num_levels: int = 16
   features: int = 2
   log2_table_size: int = 17

@@ -14,19 +14,25 @@ from macro_nerf.nerf import compositing, stepfun
 from macro_nerf.nerf.field import DensityField, RadianceField
 
 
+def to_grid(x):
+  """Normalised scene coordinates [-1, 1]^3 -> hash grid coordinates [0, 1]^3; (..., 3)."""
+  return 0.5 * (x + 1.0)
+
+
 def s_to_t(s, near, far, disparity: bool):
+  """Normalised ray coordinate s (..., k) in [0, 1] -> z-depth, linear in 1/z or in z; near, far
+  (..., 1)."""
   if disparity:
     return 1.0 / (1.0 / near + s * (1.0 / far - 1.0 / near))
   return near + s * (far - near)
 
 
-def to_grid(x):
-  """Normalised scene coordinates [-1, 1]^3 -> hash grid coordinates [0, 1]^3."""
-  return 0.5 * (x + 1.0)
-
-
 class Model(nn.Module):
-  """Proposal levels then one radiance field level; returns linear RGB, z-depth, opacity."""
+  """Proposal levels then one radiance field level.
+
+  Call: key, rays (`camera.Rays`, batch shape B), train -> {"rgb": B + (3,) linear, "depth": B
+  z-depth, "acc": B opacity, "levels": [(s (B + (k+1,)), w (B + (k,))) per level, final last]}.
+  """
   prop_samples: Sequence[int] = (64,)
   nerf_samples: int = 32
   disparity: bool = True
@@ -83,7 +89,8 @@ class Model(nn.Module):
 
 
   def query(self, x, viewdirs):
-    """Density and linear RGB of the final field at normalised scene points x (..., 3)."""
+    """Density (...) and linear RGB (..., 3) of the final field at normalised scene points x
+    (..., 3), seen along viewdirs (..., 3)."""
     return self.field(to_grid(x), viewdirs)
 
 
@@ -98,7 +105,13 @@ def model_from_config(config) -> Model:
 
 
 def proposal_losses(levels):
-  """Interlevel loss of every proposal level against the stopped final weights, and distortion."""
+  """Interlevel loss of every proposal level against the stopped final weights, and distortion.
+
+  Args:
+    levels: the model's [(s, w)] per level, the final level last.
+  Returns:
+    interlevel, distortion: scalar means over rays.
+  """
   s, w = levels[-1]
   s, w_sg = jax.lax.stop_gradient(s), jax.lax.stop_gradient(w)
   inter = sum(jnp.mean(stepfun.interlevel_loss(s, w_sg, s_p, w_p)) for s_p, w_p in levels[:-1])

@@ -7,7 +7,13 @@ import jax.numpy as jnp
 
 
 def searchsorted(a, v):
-  """Indices (idx_lo, idx_hi) with a[idx_lo] <= v < a[idx_hi], clamped to a's range; small n."""
+  """Indices (idx_lo, idx_hi) with a[idx_lo] <= v < a[idx_hi], clamped to a's range; small n.
+
+  Args:
+    a: (..., n) sorted; v: (..., m) queries.
+  Returns:
+    idx_lo, idx_hi: (..., m) int.
+  """
   i = jnp.arange(a.shape[-1])
   v_ge_a = v[..., None, :] >= a[..., :, None]
   idx_lo = jnp.max(jnp.where(v_ge_a, i[:, None], i[:1, None]), -2)
@@ -16,7 +22,13 @@ def searchsorted(a, v):
 
 
 def inner_outer(t0, t1, y1):
-  """Inner and outer measures of the step function (t1, y1) over the intervals t0."""
+  """Inner and outer measures of the step function (t1, y1) over the intervals t0.
+
+  Args:
+    t0: (..., n0+1) edges to measure on; t1: (..., n1+1) edges and y1: (..., n1) values.
+  Returns:
+    y0_inner, y0_outer: (..., n0).
+  """
   cy1 = jnp.concatenate([jnp.zeros_like(y1[..., :1]), jnp.cumsum(y1, -1)], -1)
   idx_lo, idx_hi = searchsorted(t1, t0)
   cy1_lo = jnp.take_along_axis(cy1, idx_lo, -1)
@@ -27,13 +39,25 @@ def inner_outer(t0, t1, y1):
 
 
 def interlevel_loss(t, w, t_env, w_env, eps=1e-7):
-  """Penalises proposal weights w_env that fail to bound the (stopped) NeRF weights w from above."""
+  """Penalises proposal weights w_env that fail to bound the (stopped) NeRF weights w from above.
+
+  Args:
+    t: (..., n+1), w: (..., n) the final level; t_env: (..., k+1), w_env: (..., k) a proposal.
+  Returns:
+    (..., n) per-interval loss.
+  """
   _, w_outer = inner_outer(t, t_env, w_env)
   return jnp.maximum(0.0, w - w_outer) ** 2 / (w + eps)
 
 
 def distortion_loss(t, w):
-  """mip-NeRF 360 distortion: pulls each ray's weight into one compact interval."""
+  """mip-NeRF 360 distortion: pulls each ray's weight into one compact interval.
+
+  Args:
+    t: (..., n+1) edges; w: (..., n) weights.
+  Returns:
+    (...) per-ray loss.
+  """
   ut = 0.5 * (t[..., 1:] + t[..., :-1])
   dut = jnp.abs(ut[..., :, None] - ut[..., None, :])
   inter = jnp.sum(w * jnp.sum(w[..., None, :] * dut, -1), -1)
@@ -45,6 +69,11 @@ def sample_edges(key, t, w, num_edges, padding=0.01):
   """Draws num_edges sorted edges from the histogram (t, w) by inverting its CDF.
 
   Stratified with one jitter per ray when key is given, midpoints of strata otherwise.
+
+  Args:
+    key: a PRNG key or None; t: (..., n+1) edges; w: (..., n) weights.
+  Returns:
+    (..., num_edges) sorted edges, the first and last on t's (no gradient).
   """
   w = w + padding / w.shape[-1]
   cdf = jnp.cumsum(w, -1) / jnp.sum(w, -1, keepdims=True)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import REPO, SCENES, llff_config, small_llff_scene
+from helpers import SCENES, llff_config, small_llff_scene
 
 SCENE = os.path.join(SCENES, "pebbles")
 from macro_nerf.data.scene import load_scene
@@ -287,9 +287,10 @@ def test_train_with_overwrite_leaves_workdir_alone_on_bad_scene(tmp_path):
 
 
 def _train_cli(tmp_path, *args):
+  """The train command, the config by its short name, run outside the repository."""
   wd = tmp_path / "wd"
-  r = subprocess.run([sys.executable, "-m", "macro_nerf.train", "--config=configs/llff.py",
-                      f"--workdir={wd}", *args], cwd=REPO, capture_output=True, text=True,
+  r = subprocess.run([sys.executable, "-m", "macro_nerf.train", "--config=llff",
+                      f"--workdir={wd}", *args], cwd=tmp_path, capture_output=True, text=True,
                      env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert r.returncode != 0
   lines = r.stderr.strip().splitlines()

@@ -34,7 +34,8 @@ def test_defocus_gradients_reach_lens_residual_and_field(tiny_scene):
   # A non-zero residual output layer, so gradients also reach its hidden layers.
   params = jax.tree_util.tree_map_with_path(
       lambda p, x: x + 0.01 if "out" in jax.tree_util.keystr(p) else x, state.params)
-  grads, stats = jax.grad(loss_fn, has_aux=True)(params, jax.random.PRNGKey(0), data, batch)
+  grads, stats = jax.jit(jax.grad(loss_fn, has_aux=True))(params, jax.random.PRNGKey(0), data,
+                                                             batch)
   for leaf in jax.tree.leaves(grads):
     assert np.all(np.isfinite(leaf))
   for g in (grads["lens"]["focus_u"], grads["lens"]["log_kappa"]):
@@ -49,11 +50,11 @@ def test_lens_only_patch_steps_hold_the_field(tiny_scene):
   key = jax.random.PRNGKey(0)
   state, full_fn, data, batch = _defocus_loss_setup(tiny_scene)
   _, lens_fn, _, _ = _defocus_loss_setup(tiny_scene, patch_field_grad=False, margin_grad=True)
-  _, s_full = full_fn(state.params, key, data, batch)
-  grads, s_lens = jax.grad(lens_fn, has_aux=True)(state.params, key, data, batch)
+  _, s_full = jax.jit(full_fn)(state.params, key, data, batch)
+  grads, s_lens = jax.jit(jax.grad(lens_fn, has_aux=True))(state.params, key, data, batch)
   # margin_grad=False renders interior and margin with two keys, so compare with margin_grad=True.
   _, mg_fn, _, _ = _defocus_loss_setup(tiny_scene, margin_grad=True)
-  _, s_mg = mg_fn(state.params, key, data, batch)
+  _, s_mg = jax.jit(mg_fn)(state.params, key, data, batch)
   np.testing.assert_allclose(float(s_lens["mse"]), float(s_mg["mse"]), rtol=1e-6)
   assert np.isfinite(float(s_full["mse"]))
   assert all(float(np.abs(np.asarray(g)).max()) == 0 for g in jax.tree.leaves(grads["model"]))
@@ -66,7 +67,8 @@ def test_blur_ramp_scales_the_radius_and_holds_the_lens(tiny_scene):
   s = 1 is the plain loss."""
   state, loss_fn, data, batch = _defocus_loss_setup(tiny_scene)
   key = jax.random.PRNGKey(0)
-  grad = lambda b: jax.grad(loss_fn, has_aux=True)(state.params, key, data, b)
+  grad_fn = jax.jit(jax.grad(loss_fn, has_aux=True))
+  grad = lambda b: grad_fn(state.params, key, data, b)
   g_plain, s_plain = grad(batch)
   g_one, s_one = grad(dict(batch, blur_scale=np.ones(2, np.float32)))
   g_half, s_half = grad(dict(batch, blur_scale=np.full(2, 0.5, np.float32)))
@@ -91,10 +93,12 @@ def test_focus_ray_loss_weights_in_focus_pixels(tiny_scene):
   batch = random_pixels(np.random.default_rng(0), scene.images[scene.train_idx], 64)
   key = jax.random.PRNGKey(0)
   loss_fn = make_loss("focus_ray", model, c)
-  (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, key, data, batch)
+  (loss, stats), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(state.params, key,
+                                                                            data, batch)
   rays = rays_for_pixels(data, batch["cam"], batch["px"].astype(np.float32),
                                   batch["py"].astype(np.float32))
-  out = model.apply({"params": state.params["model"]}, key, rays, train=True)
+  out = jax.jit(lambda p, r: model.apply({"params": p}, key, r, train=True))(
+      state.params["model"], rays)
   lens = {k: np.asarray(v, np.float64) for k, v in state.params["lens"].items()}
   cam = batch["cam"]
   near, far = np.asarray(data["near"], np.float64)[cam], np.asarray(data["far"], np.float64)[cam]

@@ -4,17 +4,12 @@ import os
 import numpy as np
 import pytest
 
-from helpers import defocus_config
 from macro_nerf.defocus.blur import refocus
 from macro_nerf.export import renders, video
-from macro_nerf.training.loop import train
 
 
-def test_render_refocus_and_focus_pull(tiny_scene, tmp_path):
-  wd = str(tmp_path / "wd")
-  c = defocus_config(tiny_scene)
-  c.train.max_steps = 3
-  train(c, wd, progress=False)
+def test_render_refocus_and_focus_pull(defocus_run_copy):
+  wd = defocus_run_copy
   res = renders.render(wd, view="001", focus_pull=3, margin=4, progress=False)
   assert res["view"] == "001.png" and res["focus"] > 0 and len(res["files"]) == 4
   for f in res["files"]:

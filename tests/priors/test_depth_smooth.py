@@ -75,12 +75,12 @@ def test_prior_gradients_reach_the_field_and_training_logs_it(tiny_scene, tmp_pa
   model, _, state = init_state(c, scene)
   data = device_data(scene, scene.train_idx)
   batch = depth_smooth.step_batch(c, np.random.default_rng(0), len(scene.train_idx),
-                                        scene.height, scene.width, 1)
+                                  scene.height, scene.width, 1)
 
   def loss(params):
     return depth_smooth.loss(model, params, jax.random.PRNGKey(0), data, batch, c)[0]
 
-  value, grads = jax.value_and_grad(loss)(state.params)
+  value, grads = jax.jit(jax.value_and_grad(loss))(state.params)
   leaves = jax.tree.leaves(grads)
   assert np.isfinite(float(value)) and float(value) > 0
   assert all(np.all(np.isfinite(np.asarray(g))) for g in leaves)

@@ -37,10 +37,10 @@ def test_train_resume_eval(tiny_scene, tmp_path):
     assert json.load(f)["step"] == 5
 
 
-def test_defocus_train_resume_eval_reports_lens(tiny_scene, tmp_path):
-  wd = str(tmp_path / "wd")
+def test_defocus_train_resume_eval_reports_lens(tiny_scene, tiny_defocus_run, defocus_run_copy):
+  _, summary, state = tiny_defocus_run
+  wd = defocus_run_copy
   c = defocus_config(tiny_scene)
-  _, _, state, summary = train(c, wd, progress=False)
   assert int(state.step) == 4 and set(summary["phase_steps_per_sec"]) <= {"ray", "patch"}
   u0 = np.asarray(state.params["lens"]["focus_u"])
   assert np.all((u0 >= 0) & (u0 <= 1)) and not np.allclose(u0, 0.5)  # median-depth init ran
