@@ -1,8 +1,8 @@
 """The model: proposal sampling along rays, then the radiance field, then compositing.
 
 Samples live in a normalised ray coordinate s in [0, 1] (linear in disparity for forward-facing
-captures, linear in depth for objects); points are mapped from the normalised scene box [-1, 1]^3 to
-the hash grid's [0, 1]^3.
+captures, linear in depth for objects); points are mapped to the hash grid's [0, 1]^3 by warp.py
+(from the normalised scene box, or through the mean camera's NDC).
 """
 from typing import Sequence
 
@@ -10,13 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from macro_nerf.nerf import compositing, stepfun
+from macro_nerf.nerf import compositing, stepfun, warp as warp_lib
 from macro_nerf.nerf.field import DensityField, RadianceField
-
-
-def to_grid(x):
-  """Normalised scene coordinates [-1, 1]^3 -> hash grid coordinates [0, 1]^3; (..., 3)."""
-  return 0.5 * (x + 1.0)
 
 
 def s_to_t(s, near, far, disparity: bool):
@@ -48,6 +43,7 @@ class Model(nn.Module):
   # costs loss, so the field cannot pass for the photo as brightened fog over a black background
   # (which wrecks depth, meshes and the blur radii that depth drives).
   random_background: bool = True
+  warp: tuple = ()  # where the hash grid lies (warp.py): () the scene box, ("ndc", ...) NDC
 
   def setup(self):
     self.prop_fields = [
@@ -69,7 +65,8 @@ class Model(nn.Module):
       s = stepfun.sample_edges(sub if train else None, s_env, w_env, n + 1)
       t = s_to_t(s, rays.near, rays.far, self.disparity)
       tmid = 0.5 * (t[..., 1:] + t[..., :-1])
-      x = to_grid(rays.origins[..., None, :] + tmid[..., None] * rays.directions[..., None, :])
+      x = warp_lib.to_grid(
+          rays.origins[..., None, :] + tmid[..., None] * rays.directions[..., None, :], self.warp)
       if level < len(self.prop_samples):
         density = self.prop_fields[level](x)
         w = compositing.compositing_weights(density, t, dir_norm)
@@ -91,17 +88,19 @@ class Model(nn.Module):
   def query(self, x, viewdirs):
     """Density (...) and linear RGB (..., 3) of the final field at normalised scene points x
     (..., 3), seen along viewdirs (..., 3)."""
-    return self.field(to_grid(x), viewdirs)
+    return self.field(warp_lib.to_grid(x, self.warp), viewdirs)
 
 
-def model_from_config(config) -> Model:
+def model_from_config(config, scene=None) -> Model:
+  """The Model of config.model; model.warp "ndc" needs the scene (its cameras place the grid)."""
   m = config.model
+  warp = warp_lib.warp_for_scene(m.get("warp", "box"), scene)
   return Model(prop_samples=tuple(m.prop_samples), nerf_samples=m.nerf_samples,
                disparity=m.disparity, prop_log2_table_size=m.prop_log2_table_size,
                prop_max_resolution=m.prop_max_resolution, num_levels=m.num_levels,
                log2_table_size=m.log2_table_size, max_resolution=m.max_resolution, width=m.width,
                background=tuple(m.background), view_dependent=m.get("view_dependent", True),
-               random_background=m.get("random_background", True))
+               random_background=m.get("random_background", True), warp=warp)
 
 
 def proposal_losses(levels):
@@ -120,6 +119,7 @@ def proposal_losses(levels):
 
 
 def model_params(params):
-  """The radiance model's own parameters out of a training state's: defocus runs hold
-  {"model", "lens", "residual"}, naive runs the model's tree alone."""
-  return params["model"] if "lens" in params else params
+  """The radiance model's own parameters out of a training state's: runs with a lens or
+  appearance codes hold {"model", "lens", "residual", "appearance"} (those they learn), plain
+  runs the model's tree alone."""
+  return params["model"] if "model" in params else params

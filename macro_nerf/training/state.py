@@ -1,5 +1,5 @@
-"""The training state: parameters (field, and for defocus runs the lens and its residual), the
-optimiser and its learning-rate schedules."""
+"""The training state: parameters (field; for defocus runs the lens and its residual; per-photo
+appearance codes), the optimiser and its learning-rate schedules."""
 from typing import Any
 
 import flax.struct
@@ -9,6 +9,7 @@ import optax
 
 from macro_nerf.defocus import lens as lens_lib
 from macro_nerf.defocus.residual import init_residual, residual_from_config
+from macro_nerf.nerf import appearance
 from macro_nerf.nerf.model import model_from_config
 from macro_nerf.nerf.render import dummy_rays
 
@@ -49,16 +50,22 @@ def make_optimizer(config):
 def init_state(config, scene):
   """Model, optimiser and the initial TrainState (deterministic in config.seed).
 
-  With defocus on, params = {"model", "lens", "residual"}; otherwise the model's own tree.
+  With defocus on, params = {"model", "lens", "residual"} (+ "appearance" with
+  model.appearance); otherwise the model's own tree, or {"model", "appearance"}.
   """
-  model = model_from_config(config)
+  model = model_from_config(config, scene)
   key = jax.random.PRNGKey(config.seed)
   params = model.init(key, key, dummy_rays(), train=False)["params"]
+  idx = scene.train_idx
+  parts = {}
   if config.defocus.enabled:
-    idx = scene.train_idx
     residual = residual_from_config(config, len(idx))
-    params = {"model": params, "lens": lens_lib.lens_for_views(config, scene, idx),
-              "residual": init_residual(residual, jax.random.fold_in(key, 1))}
+    parts = {"lens": lens_lib.lens_for_views(config, scene, idx),
+             "residual": init_residual(residual, jax.random.fold_in(key, 1))}
+  if config.model.get("appearance", False):
+    parts["appearance"] = appearance.init_codes(len(idx))
+  if parts:
+    params = {"model": params, **parts}
   tx = make_optimizer(config)
   state = TrainState(step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params))
   return model, tx, state
