@@ -28,6 +28,8 @@ def get_config():
   c.model.background = (0.0, 0.0, 0.0)  # renders; training uses a random one (next line)
   c.model.random_background = True  # False: train over `background` (lets fog pass as surface)
   c.model.view_dependent = True  # SH of the view direction in the colour MLP
+  c.model.warp = "box"  # where the hash grid lies: "box" (the scene box) or "ndc" (forward-facing)
+  c.model.appearance = False  # per-photo affine colour (exposure, white balance) in training
 
   # Learned thin-lens blur (docs/design.md). False: the naive baseline, the same field trained as
   # if the photos were sharp.
@@ -43,6 +45,7 @@ def get_config():
   c.defocus.patch_every = 4
   c.defocus.focus_weight_radius = 1.0  # pixels: ray weight 1 / (1 + (r / this)^power)
   c.defocus.focus_weight_power = 4.0  # higher: blurred views give way more completely
+  c.defocus.focus_weight_floor = 0.0  # least weight of a ray: what no photo has sharp still trains
   c.defocus.patch_field_grad = False  # False: patch steps fit only lens and residual (~3x cheaper)
   c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)
   # Initial kappa: this CoC at the ends of each view's depth range; over-estimate, since training

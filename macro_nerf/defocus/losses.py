@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from macro_nerf.defocus import blur, lens as lens_lib
 from macro_nerf.defocus.patches import patch_layout, patch_regions
 from macro_nerf.image_utils import linear_to_srgb
-from macro_nerf.nerf import render
+from macro_nerf.nerf import appearance, render
 from macro_nerf.nerf.model import model_params
 
 
@@ -97,6 +97,7 @@ def patch_term(model, residual, config, image_size):
       r = jnp.where(scale < 1.0, jax.lax.stop_gradient(r), r) * scale
     r = jnp.clip(r, 0.0, r_max)
     blurred, _ = blur.blur(rgb, r, margin, d.softness, d.normalize)
+    blurred = appearance.as_photographed(params, cam[:, None, None], blurred)
     mse = jnp.mean((linear_to_srgb(blurred) - batch["target"]) ** 2)
     res_reg = jnp.mean(delta ** 2)
     return {"mse": mse, "levels": levels, "penalties": [d.residual_weight * res_reg],
@@ -110,11 +111,13 @@ def patch_term(model, residual, config, image_size):
 
 def focus_ray_term(model, config):
   """term(params, key, data, batch) of random pixels, each weighted towards the photos that have
-  it in focus: w = 1 / (1 + (r / r0)^p) with r the thin-lens radius from the rendered depth and
+  it in focus: w = f + (1 - f) / (1 + (r / r0)^p) with r the thin-lens radius from the rendered depth and
   the photo's lens (both held fixed here).
 
   A surface point in focus in some photos and blurred in others then takes its colour from the
   sharp ones, as in focus stacking, at the cost of a plain ray step (see defocus.patch_every).
+  The floor f keeps what no photo has in focus (a far background) trained on its blurred colour
+  rather than left to drift.
   """
   d = config.defocus
 
@@ -128,8 +131,10 @@ def focus_ray_term(model, config):
                                data["far"][cam])
     r = blur.coc_radius(1.0 / jax.lax.stop_gradient(out["depth"]),
                         lens_lib.kappa(lens)[cam], inv_s)
-    w = 1.0 / (1.0 + (r / d.focus_weight_radius) ** d.focus_weight_power)
-    err = jnp.sum((linear_to_srgb(out["rgb"]) - batch["target"]) ** 2, -1) / 3.0
+    floor = d.get("focus_weight_floor", 0.0)
+    w = floor + (1.0 - floor) / (1.0 + (r / d.focus_weight_radius) ** d.focus_weight_power)
+    rgb = appearance.as_photographed(params, cam, out["rgb"])
+    err = jnp.sum((linear_to_srgb(rgb) - batch["target"]) ** 2, -1) / 3.0
     mse = jnp.sum(w * err) / jnp.maximum(jnp.sum(w), 1e-6)
     return {"mse": mse, "levels": out["levels"], "out": out, "rays": rays, "penalties": [],
             "stats": {"focus_weight_mean": jnp.mean(w)}}

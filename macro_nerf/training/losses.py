@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from macro_nerf.defocus import losses as defocus_losses
 from macro_nerf.image_utils import linear_to_srgb
-from macro_nerf.nerf import render
+from macro_nerf.nerf import appearance, render
 from macro_nerf.nerf.model import model_params, proposal_losses
 from macro_nerf.priors import depth_smooth, support_plane
 
@@ -25,7 +25,8 @@ def ray_term(model):
     rays = render.rays_for_pixels(data, batch["cam"], batch["px"].astype(jnp.float32),
                                   batch["py"].astype(jnp.float32))
     out = model.apply({"params": model_params(params)}, key, rays, train=True)
-    mse = jnp.mean((linear_to_srgb(out["rgb"]) - batch["target"]) ** 2)
+    rgb = appearance.as_photographed(params, batch["cam"], out["rgb"])
+    mse = jnp.mean((linear_to_srgb(rgb) - batch["target"]) ** 2)
     return {"mse": mse, "levels": out["levels"], "out": out, "rays": rays, "penalties": [],
             "stats": {}}
 

@@ -82,11 +82,13 @@ def test_blur_ramp_scales_the_radius_and_holds_the_lens(tiny_scene):
 
 
 def test_focus_ray_loss_weights_in_focus_pixels(tiny_scene):
-  """The focus_ray loss: mse = sum w e / sum w with w = 1 / (1 + (r / r0)^p), r = kappa |1/z - 1/s|
+  """The focus_ray loss: mse = sum w e / sum w with w = f + (1 - f) / (1 + (r / r0)^p),
+  r = kappa |1/z - 1/s|
   from the rendered depth (float64 reference); the lens gets no gradient from it."""
   c = defocus_config(tiny_scene)
   c.defocus.init_radius_px = 1.5
   c.defocus.focus_weight_power = 4.0
+  c.defocus.focus_weight_floor = 0.1
   scene = load_scene(c)
   model, _, state = init_state(c, scene)
   data = device_data(scene, scene.train_idx)
@@ -104,10 +106,10 @@ def test_focus_ray_loss_weights_in_focus_pixels(tiny_scene):
   near, far = np.asarray(data["near"], np.float64)[cam], np.asarray(data["far"], np.float64)[cam]
   inv_s = 1 / far + lens["focus_u"][cam] * (1 / near - 1 / far)
   r = np.exp(lens["log_kappa"][cam]) * np.abs(1 / np.asarray(out["depth"], np.float64) - inv_s)
-  w = 1 / (1 + (r / c.defocus.focus_weight_radius) ** c.defocus.focus_weight_power)
+  w = 0.1 + 0.9 / (1 + (r / c.defocus.focus_weight_radius) ** c.defocus.focus_weight_power)
   pred = np.asarray(image_utils.linear_to_srgb(out["rgb"]), np.float64)
   err = np.mean((pred - batch["target"]) ** 2, -1)
   np.testing.assert_allclose(float(stats["mse"]), np.sum(w * err) / np.sum(w), rtol=1e-4)
-  assert 0 < float(stats["focus_weight_mean"]) < 1
+  assert 0.1 < float(stats["focus_weight_mean"]) < 1
   assert np.abs(np.asarray(grads["lens"]["log_kappa"])).sum() == 0
   assert sum(float(np.abs(np.asarray(g)).sum()) for g in jax.tree.leaves(grads["model"])) > 0
