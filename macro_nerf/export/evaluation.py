@@ -17,7 +17,13 @@ from macro_nerf.nerf.model import model_params
 from macro_nerf.training.checkpoints import load_run
 
 
-def evaluate(workdir, progress=True, splits=("test", "train_deblur")):
+SPLITS = ("test", "train_deblur")
+
+
+def evaluate(workdir, progress=True, splits=SPLITS):
+  unknown = [s for s in splits if s not in SPLITS]
+  if unknown:
+    raise ValueError(f"unknown split {unknown[0]!r} (use {', '.join(SPLITS)})")
   config, scene, model, restored = load_run(workdir)
   params = model_params(restored.params)
   render_fn = render.make_render_fn(model)
