@@ -71,8 +71,10 @@ def main(argv):
     stem = os.path.splitext(name)[0]
     np.save(os.path.join(out, "depth", f"{stem}.npy"), depth[m:-m, m:-m].astype(np.float32))
     photo = image_utils.load_rgb(os.path.join(src, name))
-    Image.fromarray(image_utils.to_uint8(photo)).save(os.path.join(out, "images_sharp",
-                                                                   stem + ".png"))
+    ext = ".jpg" if _JPEG.value else ".png"
+    kw = {"quality": _JPEG.value} if _JPEG.value else {}
+    Image.fromarray(image_utils.to_uint8(photo)).save(  # the names of images/ (eval pairs them)
+        os.path.join(out, "images_sharp", stem + ext), **({"quality": 100} if kw else {}))
     held_out = config.data.llffhold > 0 and k % config.data.llffhold == 0
     s, kappa = lens_for(depth[m:-m, m:-m], quantiles[k % len(quantiles)], _MAX_RADIUS.value)
     if held_out:
@@ -82,8 +84,6 @@ def main(argv):
       lin = np.pad(image_utils.srgb_to_linear(photo, xnp=np), ((m, m), (m, m), (0, 0)),
                    mode="reflect")
       blurred = image_utils.linear_to_srgb(refocus(lin, depth, s, kappa, m), xnp=np)
-    ext = ".jpg" if _JPEG.value else ".png"
-    kw = {"quality": _JPEG.value} if _JPEG.value else {}
     Image.fromarray(image_utils.to_uint8(blurred)).save(os.path.join(out, "images", stem + ext),
                                                         **kw)
     views.append({"file": stem + ext, "focus_distance": s, "coc_scale_px": kappa,

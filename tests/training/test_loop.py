@@ -82,7 +82,7 @@ def test_ndc_warp_and_appearance_codes_train_resume_and_evaluate(tiny_scene, tmp
   c.train.max_steps = 3
   _, _, state, _ = train(c, wd, progress=False)
   codes = np.asarray(state.params["appearance"])
-  assert codes.shape == (8, 3, 4) and np.all(np.isfinite(codes)) and np.abs(codes).max() > 0
+  assert codes.shape == (7, 3, 4) and np.all(np.isfinite(codes)) and np.abs(codes).max() > 0
   c.train.max_steps = 4
   _, _, state, summary = train(c, wd, progress=False)
   assert summary["steps"] == 1 and set(state.params) == {"model", "lens", "residual",
