@@ -1,14 +1,31 @@
 """Configs and command lines the tests share: tiny models on tiny generated scenes."""
+import atexit
 import os
 import shutil
 import sys
+import tempfile
 
 import numpy as np
 
 from macro_nerf import config_files
+from macro_nerf.scenes import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCENES = os.path.join(os.path.dirname(REPO), "shared", "scenes")
+DEV_VIEWS = 17
+_DEV = {}
+
+
+def dev_scene():
+  """A generated forward-facing scene in the development scenes' format (images/, images_sharp/,
+  depth/, poses_bounds.npy, transforms.json, lens.json): DEV_VIEWS views of 200x150, rendered on
+  first use (~15 s) and shared read-only by the whole test session."""
+  if "path" not in _DEV:
+    root = tempfile.mkdtemp(prefix="macro_nerf_test_scene_")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    _DEV["path"] = os.path.join(root, "scene")
+    synthetic.render_scene(_DEV["path"], num_views=DEV_VIEWS, width=200, height=150,
+                           lens_samples=8, progress=False)
+  return _DEV["path"]
 
 
 def tiny_config(path):
@@ -67,8 +84,8 @@ def train_cli_args(scene_path, workdir, steps):
 
 
 def small_llff_scene(tmp_path, n_images=3, n_poses=3):
-  """An LLFF folder with the first n_images photos and n_poses poses of pebbles."""
-  scene = os.path.join(SCENES, "pebbles")
+  """An LLFF folder with the first n_images photos and n_poses poses of dev_scene()."""
+  scene = dev_scene()
   dst = tmp_path / "scene"
   (dst / "images").mkdir(parents=True)
   for nm in sorted(os.listdir(os.path.join(scene, "images")))[:n_images]:

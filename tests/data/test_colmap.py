@@ -10,7 +10,7 @@ import pytest
 from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
-from helpers import REPO, SCENES, llff_config, tiny_config
+from helpers import DEV_VIEWS, REPO, dev_scene, llff_config, tiny_config
 from macro_nerf.data import colmap as colmap_model, distortion, exif, sfm
 from macro_nerf.data.images import load_image
 from macro_nerf.data.nerfstudio import load_transforms
@@ -20,7 +20,6 @@ from macro_nerf.errors import DataError
 from macro_nerf.nerf.camera import llff_to_opengl
 from macro_nerf.training.loop import train
 
-PEBBLES = os.path.join(SCENES, "pebbles")
 
 
 def _load(path, **kw):
@@ -28,18 +27,18 @@ def _load(path, **kw):
 
 
 @pytest.fixture(scope="module")
-def pebbles_sfm(tmp_path_factory):
-  out = tmp_path_factory.mktemp("sfm") / "pebbles"
-  report = sfm.run(os.path.join(PEBBLES, "images_sharp"), str(out))
+def dev_sfm(tmp_path_factory):
+  out = tmp_path_factory.mktemp("sfm") / "scene"
+  report = sfm.run(os.path.join(dev_scene(), "images_sharp"), str(out))
   return out, report
 
 
-def test_sfm_recovers_pebbles_camera_centres_within_1pct(pebbles_sfm):
-  out, report = pebbles_sfm
-  assert report["registered"] == report["total"] == 33
+def test_sfm_recovers_the_camera_centres_within_1pct(dev_sfm):
+  out, report = dev_sfm
+  assert report["registered"] == report["total"] == DEV_VIEWS
   assert sorted(os.listdir(out)) == ["colmap_report.json", "images", "poses_bounds.npy", "sparse",
                                      "transforms.json"]
-  truth = np.load(os.path.join(PEBBLES, "poses_bounds.npy"))
+  truth = np.load(os.path.join(dev_scene(), "poses_bounds.npy"))
   est = np.load(out / "poses_bounds.npy")
   gt_c = llff_to_opengl(truth[:, :15].reshape(-1, 3, 5)[:, :, :4])[:, :, 3]
   est_c = llff_to_opengl(est[:, :15].reshape(-1, 3, 5)[:, :, :4])[:, :, 3]
@@ -52,15 +51,15 @@ def test_sfm_recovers_pebbles_camera_centres_within_1pct(pebbles_sfm):
   assert np.all(est[:, 15] > 0) and np.all(est[:, 16] > est[:, 15])
 
 
-def test_sfm_output_reads_the_same_in_every_format(pebbles_sfm, tmp_path):
-  out, _ = pebbles_sfm
+def test_sfm_output_reads_the_same_in_every_format(dev_sfm, tmp_path):
+  out, _ = dev_sfm
   a = _load(out)  # poses_bounds.npy
   shutil.copytree(out, tmp_path / "tf", ignore=shutil.ignore_patterns("poses_bounds.npy"))
   b = _load(tmp_path / "tf")  # transforms.json
   # sparse/0 next to the original (distorted) photos: undistorted at load time.
   os.makedirs(tmp_path / "model" / "sparse")
   shutil.copytree(out / "sparse" / "0", tmp_path / "model" / "sparse" / "0")
-  os.symlink(os.path.join(PEBBLES, "images_sharp"), tmp_path / "model" / "images")
+  os.symlink(os.path.join(dev_scene(), "images_sharp"), tmp_path / "model" / "images")
   c = _load(tmp_path / "model")
   for other in (b, c):
     assert other.names == a.names
@@ -71,15 +70,15 @@ def test_sfm_output_reads_the_same_in_every_format(pebbles_sfm, tmp_path):
   assert np.abs(c.images - a.images).max() <= 1.0 / 255  # the tool rounds to 8 bits
 
 
-def test_existing_sparse_model_binary_and_text(pebbles_sfm, tmp_path):
-  out, _ = pebbles_sfm
+def test_existing_sparse_model_binary_and_text(dev_sfm, tmp_path):
+  out, _ = dev_sfm
   rec = colmap_model.read_reconstruction(str(out / "sparse" / "0"))
   os.makedirs(tmp_path / "txt")
   rec.write_text(str(tmp_path / "txt"))
-  photos = os.path.join(PEBBLES, "images_sharp")
+  photos = os.path.join(dev_scene(), "images_sharp")
   r_bin = sfm.run(photos, str(tmp_path / "from_bin"), sparse=str(out / "sparse" / "0"))
   r_txt = sfm.run(photos, str(tmp_path / "from_txt"), sparse=str(tmp_path / "txt"))
-  assert r_bin["registered"] == r_txt["registered"] == 33
+  assert r_bin["registered"] == r_txt["registered"] == DEV_VIEWS
   a = np.load(tmp_path / "from_bin" / "poses_bounds.npy")
   np.testing.assert_allclose(np.load(tmp_path / "from_txt" / "poses_bounds.npy"), a, rtol=1e-6,
                              atol=1e-6)
@@ -179,12 +178,12 @@ def test_undistort_matches_the_pinhole_photo(model, coeffs):
 
 
 def test_transforms_json_with_distortion_and_unknown_model(tmp_path):
-  src = os.path.join(PEBBLES, "images_sharp")
+  src = os.path.join(dev_scene(), "images_sharp")
   names = sorted(os.listdir(src))[:3]
   os.makedirs(tmp_path / "images")
   for n in names:
     shutil.copy(os.path.join(src, n), tmp_path / "images" / n)
-  c2w = llff_to_opengl(np.load(os.path.join(PEBBLES, "poses_bounds.npy"))[:3, :15]
+  c2w = llff_to_opengl(np.load(os.path.join(dev_scene(), "poses_bounds.npy"))[:3, :15]
                        .reshape(-1, 3, 5)[:, :, :4])
   meta = {"camera_model": "OPENCV", "fl_x": 274.7, "fl_y": 274.7, "cx": 100.0, "cy": 75.0,
           "w": 200, "h": 150, "k1": -0.1, "k2": 0.0, "p1": 0.0, "p2": 0.0,
@@ -233,9 +232,9 @@ def test_exif_read_and_recorded(tmp_path):
 
 
 def test_exif_coc_scale_matches_the_thin_lens_of_the_dev_scenes():
-  """pebbles was rendered with a real thin lens: kappa = f_px * aperture radius. The EXIF formula
-  f_px f / (2N) with N = f / (2 * aperture radius) must give the same number."""
-  meta = json.load(open(os.path.join(PEBBLES, "lens.json")))
+  """The generated scene was rendered with a real thin lens: kappa = f_px * aperture radius. The
+  EXIF formula f_px f / (2N) with N = f / (2 * aperture radius) must give the same number."""
+  meta = json.load(open(os.path.join(dev_scene(), "lens.json")))
   for v in meta["views"][:5]:
     f = 0.06
     n = f / (2 * v["aperture_radius"])

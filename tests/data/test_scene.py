@@ -5,19 +5,18 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import SCENES, llff_config, small_llff_scene
+from helpers import dev_scene, llff_config, small_llff_scene
 from macro_nerf.data.llff import load_llff
 from macro_nerf.data.nerfstudio import load_transforms
 from macro_nerf.data.scene import load_scene
 from macro_nerf.errors import DataError
 from macro_nerf.nerf.camera import frustum_corners
 
-SCENE = os.path.join(SCENES, "pebbles")
 
 
 def test_llff_and_transforms_loaders_agree():
-  im1, c2w1, intr1, near1, far1, names1 = load_llff(SCENE, image_dir="images")
-  im2, c2w2, intr2, near2, far2, names2 = load_transforms(SCENE, image_dir="images")
+  im1, c2w1, intr1, near1, far1, names1 = load_llff(dev_scene(), image_dir="images")
+  im2, c2w2, intr2, near2, far2, names2 = load_transforms(dev_scene(), image_dir="images")
   assert names1 == names2 and len(names1) == len(im1)
   np.testing.assert_array_equal(im1, im2)
   np.testing.assert_allclose(c2w1, c2w2, atol=1e-5)
@@ -28,7 +27,7 @@ def test_llff_and_transforms_loaders_agree():
 
 
 def test_load_scene_normalised_and_holdout():
-  scene = load_scene(llff_config(SCENE))
+  scene = load_scene(llff_config(dev_scene()))
   n = len(scene.images)
   corners = frustum_corners(scene.c2w.astype(np.float64), scene.intrinsics.astype(np.float64),
                                  scene.height, scene.width, scene.near.astype(np.float64),
@@ -41,7 +40,7 @@ def test_load_scene_normalised_and_holdout():
   np.testing.assert_array_equal(scene.train_idx, idx[idx % 8 != 0])
   assert len(scene.names) == n
   # center/scale undo the normalisation.
-  _, c2w, _, near, _, _ = load_llff(SCENE)
+  _, c2w, _, near, _, _ = load_llff(dev_scene())
   np.testing.assert_allclose(scene.c2w[:, :, 3] / scene.scale + scene.center, c2w[:, :, 3],
                              atol=1e-4)
   np.testing.assert_allclose(scene.near / scene.scale, near, rtol=1e-5)

@@ -9,9 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import SCENES, llff_config, small_llff_scene
+from helpers import dev_scene, llff_config, small_llff_scene
 
-SCENE = os.path.join(SCENES, "pebbles")
 from macro_nerf.data.scene import load_scene
 from macro_nerf.errors import DataError
 from macro_nerf.training.loop import train
@@ -53,7 +52,7 @@ def _tf_scene(tmp_path, n=3):
   """transforms.json + images: the first n views of the development scene."""
   dst, _ = small_llff_scene(tmp_path, n_images=n, n_poses=n)
   os.remove(dst / "poses_bounds.npy")
-  with open(os.path.join(SCENE, "transforms.json")) as f:
+  with open(os.path.join(dev_scene(), "transforms.json")) as f:
     meta = json.load(f)
   meta["frames"] = meta["frames"][:n]
   _save_tf(dst, meta)

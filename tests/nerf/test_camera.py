@@ -1,4 +1,4 @@
-"""Camera conventions checked against the real pebbles scene (poses, depth maps)."""
+"""Camera conventions checked against a generated scene (poses, depth maps)."""
 import json
 import os
 
@@ -6,13 +6,12 @@ import numpy as np
 
 from macro_nerf.nerf import camera
 
-from helpers import SCENES
+from helpers import dev_scene
 
-SCENE = os.path.join(SCENES, "pebbles")
 
 
 def _llff():
-  pb = np.load(os.path.join(SCENE, "poses_bounds.npy"))
+  pb = np.load(os.path.join(dev_scene(), "poses_bounds.npy"))
   poses = pb[:, :15].reshape(-1, 3, 5)
   h, w, f = poses[0, :, 4]
   c2w = camera.llff_to_opengl(poses[:, :, :4])
@@ -31,8 +30,8 @@ def _bilinear(img, x, y):
 
 def test_depth_reprojection_between_views():
   c2w, intr, h, w = _llff()
-  d1 = np.load(os.path.join(SCENE, "depth", "001.npy")).astype(np.float64)
-  d2 = np.load(os.path.join(SCENE, "depth", "002.npy")).astype(np.float64)
+  d1 = np.load(os.path.join(dev_scene(), "depth", "001.npy")).astype(np.float64)
+  d2 = np.load(os.path.join(dev_scene(), "depth", "002.npy")).astype(np.float64)
   assert d1.shape == (h, w)
   py, px = np.meshgrid(np.arange(h // 2 - 20, h // 2 + 20, 4), np.arange(w // 2 - 25, w // 2 + 25, 5),
                        indexing="ij")
@@ -57,7 +56,7 @@ def test_depth_reprojection_between_views():
 
 def test_transforms_json_agrees_with_poses_bounds():
   c2w, intr, h, w = _llff()
-  with open(os.path.join(SCENE, "transforms.json")) as f:
+  with open(os.path.join(dev_scene(), "transforms.json")) as f:
     meta = json.load(f)
   tf = np.stack([np.asarray(fr["transform_matrix"], np.float64)[:3, :4] for fr in meta["frames"]])
   assert tf.shape == c2w.shape
@@ -67,7 +66,7 @@ def test_transforms_json_agrees_with_poses_bounds():
 
 
 def test_opengl_llff_roundtrip():
-  pb = np.load(os.path.join(SCENE, "poses_bounds.npy"))
+  pb = np.load(os.path.join(dev_scene(), "poses_bounds.npy"))
   llff = pb[:, :15].reshape(-1, 3, 5)[:, :, :4]
   gl = camera.llff_to_opengl(llff)
   np.testing.assert_allclose(camera.opengl_to_llff(gl), llff, atol=1e-12)

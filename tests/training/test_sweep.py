@@ -1,4 +1,5 @@
-"""Sweeps: a 2x2 grid on pebbles with tiny budgets, killed midway and resumed; through Ray too."""
+"""Sweeps: a 2x2 grid on a generated scene with tiny budgets, killed midway and resumed; through
+Ray too."""
 import csv
 import json
 import os
@@ -10,12 +11,12 @@ import time
 import numpy as np
 import pytest
 
-from helpers import REPO, SCENES
+from helpers import REPO, dev_scene
 from macro_nerf import config_files
 from macro_nerf.errors import SweepError
 from macro_nerf.training import sweep
 
-TINY = {"data.path": os.path.join(SCENES, "pebbles"), "data.factor": 4,
+TINY = {"data.factor": 4,
         "model.log2_table_size": 10, "model.prop_log2_table_size": 10, "model.num_levels": 4,
         "model.max_resolution": 64, "model.prop_samples": "(16,)", "model.nerf_samples": 8,
         "train.max_steps": 4, "train.log_every": 2, "eval.chunk": 2048,
@@ -31,7 +32,7 @@ def get_sweep():
 def _cmd(sweep_file, root, *extra):
   return ([sys.executable, "-m", "macro_nerf.sweep", "--config=configs/llff.py",
            f"--sweep={sweep_file}", f"--workdir={root}", *extra] +
-          [f"--config.{k}={v}" for k, v in TINY.items()])
+          [f"--config.{k}={v}" for k, v in {"data.path": dev_scene(), **TINY}.items()])
 
 
 def _rows(root):
@@ -48,7 +49,7 @@ def _check_table(root):
     assert r["status"] == "done"
     assert np.isfinite(float(r["test_psnr"])) and np.isfinite(float(r["test_ssim"]))
     assert float(r["steps_per_sec"]) > 0 and float(r["wall_s"]) > 0
-    # Focus error is known where a lens was learned (pebbles has lens.json).
+    # Focus error is known where a lens was learned (the scene has lens.json).
     assert (r["focus_err_median"] != "") == (r["defocus.enabled"] == "True")
   assert open(os.path.join(root, "results.md")).read().count("| done |") == 4
 
