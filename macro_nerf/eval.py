@@ -1,8 +1,8 @@
 """Evaluation: python -m macro_nerf.eval --workdir=WD.
 
 Renders every held-out view (WD/eval/test/<name>.png) and every training view
-(WD/eval/train_deblur/<name>.png; `--splits=test` skips them), their depth maps (WD/eval/depth/, .npy in input world units and a
-colour-mapped .png), and writes WD/eval/metrics.json. The work is in
+(WD/eval/train_deblur/<name>.png; `--splits=test` skips them), their depth maps (WD/eval/depth/,
+.npy in input world units and a colour-mapped .png), and writes WD/eval/metrics.json. The work is in
 macro_nerf/export/evaluation.py.
 """
 import json

@@ -111,8 +111,8 @@ def patch_term(model, residual, config, image_size):
 
 def focus_ray_term(model, config):
   """term(params, key, data, batch) of random pixels, each weighted towards the photos that have
-  it in focus: w = f + (1 - f) / (1 + (r / r0)^p) with r the thin-lens radius from the rendered depth and
-  the photo's lens (both held fixed here).
+  it in focus: w = f + (1 - f) / (1 + (r / r0)^p) with r the thin-lens radius from the rendered
+  depth and the photo's lens (both held fixed here).
 
   A surface point in focus in some photos and blurred in others then takes its colour from the
   sharp ones, as in focus stacking, at the cost of a plain ray step (see defocus.patch_every).

@@ -2,6 +2,8 @@
 views. All in the scene's normalised coordinates, OpenGL c2w (columns right, up, back, centre)."""
 import numpy as np
 
+from macro_nerf.nerf import camera
+
 PATHS = ("orbit", "spiral", "views")
 
 
@@ -69,9 +71,8 @@ def spiral_path(c2w, near, far, frames, rots=2, zrate=0.5, percentile=90):
   from it along its right, up and back axes, every frame looking at the point at the look-at
   point's depth on the mean axis."""
   c2w = np.asarray(c2w, np.float64)
-  centre = c2w[:, :, 3].mean(0)
-  up = mean_up(c2w)
-  avg = look_at(centre, centre - _unit(c2w[:, :, 2].sum(0)), up)  # looks along the mean axis
+  avg = camera.mean_camera(c2w)  # looks along the mean axis
+  centre, up = avg[:, 3], mean_up(c2w)
   rads = np.percentile(np.abs((c2w[:, :, 3] - centre) @ avg[:, :3]), percentile, axis=0)
   focal = max(float((look_at_point(c2w, near, far) - centre) @ -avg[:, 2]), 1e-6)
   focus_point = centre - avg[:, 2] * focal

@@ -73,6 +73,17 @@ def make_rays(origins, directions, near, far, cam_idx, xnp=jnp):
               cam_idx=cam_idx)
 
 
+def mean_camera(c2w):
+  """The capture's mean camera (3, 4), OpenGL: mean centre, mean viewing axis, mean up, from
+  c2w (N, 3, 4)."""
+  c2w = np.asarray(c2w, np.float64)
+  back = c2w[:, :, 2].sum(0)
+  back /= np.linalg.norm(back)
+  right = np.cross(c2w[:, :, 1].sum(0), back)
+  right /= np.linalg.norm(right)
+  return np.stack([right, np.cross(back, right), back, c2w[:, :, 3].mean(0)], 1)
+
+
 def bounds_from_cameras(c2w):
   """Near/far z-depths for captures without bounds: around the point the cameras look at.
 

@@ -12,22 +12,14 @@ Both are pure functions of the points and a tuple of constants (hashable: a flax
 import jax.numpy as jnp
 import numpy as np
 
+from macro_nerf.nerf.camera import mean_camera
+
 WARPS = ("box", "ndc")
 
 
 def box_to_grid(x):
   """Normalised scene coordinates [-1, 1]^3 -> hash grid coordinates [0, 1]^3; (..., 3)."""
   return 0.5 * (x + 1.0)
-
-
-def mean_camera(c2w):
-  """The capture's mean camera (3, 4), OpenGL: mean centre, mean viewing axis, mean up."""
-  c2w = np.asarray(c2w, np.float64)
-  back = c2w[:, :, 2].sum(0)
-  back /= np.linalg.norm(back)
-  right = np.cross(c2w[:, :, 1].sum(0), back)
-  right /= np.linalg.norm(right)
-  return np.stack([right, np.cross(back, right), back, c2w[:, :, 3].mean(0)], 1)
 
 
 def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3):

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from macro_nerf.nerf import warp
+from macro_nerf.nerf import camera, warp
 
 
 def _look(yaw):
@@ -15,7 +15,7 @@ def _look(yaw):
 def test_mean_camera_of_symmetric_views_is_the_middle_one():
   c2w = np.stack([_look(-0.2), _look(0.0), _look(0.2)])
   c2w[:, :, 3] = [[-1, 0, 0], [0, 0, 0], [1, 0, 0]]
-  np.testing.assert_allclose(warp.mean_camera(c2w), _look(0.0), atol=1e-12)
+  np.testing.assert_allclose(camera.mean_camera(c2w), _look(0.0), atol=1e-12)
 
 
 def test_ndc_matches_the_float64_projection():
