@@ -34,12 +34,13 @@ def get_config():
   # Learned thin-lens blur (docs/design.md). False: the naive baseline, the same field trained as
   # if the photos were sharp.
   c.defocus = ml_collections.ConfigDict()
-  c.defocus.enabled = False
+  c.defocus.enabled = True
   c.defocus.patch_size = 32  # observed pixels per patch side; train.batch_size / P^2 patches
   c.defocus.margin = 8  # rendered around each patch; radii above margin - softness/2 are clipped
   c.defocus.softness = 1.0  # width of the disk's edge ramp, pixels
   c.defocus.normalize = True  # divide by the weight each pixel receives (flat stays flat)
-  c.defocus.warmup_steps = 300  # plain ray steps first; then focus := median rendered depth
+  # Plain ray steps first (at most a quarter of the run); then focus := median rendered depth.
+  c.defocus.warmup_steps = 300
   # After the warm-up every k-th step is a patch step, the others focus-weighted ray steps (a
   # point takes its colour from the photos that have it in focus); 0: focus rays only; 1: patches.
   c.defocus.patch_every = 4

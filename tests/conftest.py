@@ -52,7 +52,7 @@ def tiny_run(tiny_scene, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_defocus_run(tiny_scene, tmp_path_factory):
-  """A 4-step defocus run (2 ray steps, then patch steps) and its training summary and state."""
+  """A 4-step defocus run (1 ray step, then patch steps) and its training summary and state."""
   wd = str(tmp_path_factory.mktemp("defocus_run") / "wd")
   _, _, state, summary = train(defocus_config(tiny_scene), wd, progress=False)
   return wd, summary, state

@@ -48,12 +48,12 @@ def tiny_config(path):
 
 
 def defocus_config(path):
-  """tiny_config with defocus on: 2 warm-up steps, then patch steps that train the field."""
+  """tiny_config with defocus on: 1 warm-up step, then patch steps that train the field."""
   c = tiny_config(path)
   c.defocus.enabled = True
   c.defocus.patch_size = 8
   c.defocus.margin = 3
-  c.defocus.warmup_steps = 2
+  c.defocus.warmup_steps = 1  # a quarter of the 4 steps: the most a run's warm-up may take
   c.defocus.patch_every = 1  # every step after the warm-up a patch step that trains the field:
   c.defocus.patch_field_grad = True  # the full blur path (the defaults mix in focus-ray steps)
   c.train.max_steps = 4

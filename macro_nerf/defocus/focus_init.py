@@ -14,6 +14,20 @@ from macro_nerf.defocus import lens as lens_lib
 from macro_nerf.nerf import render
 
 
+def warmup_steps(config):
+  """The ray steps before the lens switches on: defocus.warmup_steps, but at most a quarter of
+  train.max_steps, so that a short run still trains its lens (0 without defocus)."""
+  d = config.defocus
+  if not d.enabled or d.warmup_steps <= 0:
+    return 0
+  return min(int(d.warmup_steps), max(int(config.train.max_steps) // 4, 1))
+
+
+def lens_trained(config, step):
+  """Whether a defocus run at `step` has had its lens switched on (False without defocus)."""
+  return bool(config.defocus.enabled) and int(step) > warmup_steps(config)
+
+
 def median_depths(render_fn, params, data, image_size, chunk, grid=(18, 24)):
   """Median rendered z-depth of every view in `data` (normalised), over the opaque pixels of a
   gy x gx grid (every pixel while fewer than 11 are opaque). Returns (N,) numpy."""
@@ -53,8 +67,8 @@ class FocusInit:
   after the defocus warm-up (not when the lens comes from a lens.json, nor without a warm-up)."""
 
   def __init__(self, config, scene, render_fn, mesh):
-    d = config.defocus
-    self.step = d.warmup_steps + 1 if d.enabled and d.warmup_steps > 0 and not d.lens_init else 0
+    warmup = warmup_steps(config)
+    self.step = warmup + 1 if warmup > 0 and not config.defocus.lens_init else 0
     self.config, self.scene, self.render_fn, self.mesh = config, scene, render_fn, mesh
 
   def due(self, step, data):

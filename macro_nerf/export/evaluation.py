@@ -12,12 +12,27 @@ from tqdm import tqdm
 
 from macro_nerf import image_utils, parallel
 from macro_nerf.defocus import lens as lens_lib
+from macro_nerf.defocus.focus_init import lens_trained, warmup_steps
 from macro_nerf.nerf import render
 from macro_nerf.nerf.model import model_params
 from macro_nerf.training.checkpoints import load_run
 
 
 SPLITS = ("test", "train_deblur")
+
+
+def lens_metrics(config, scene, state):
+  """The learned lens per training view, and whether it was learned at all: a run stopped
+  before its warm-up ended still has the initial guess, and says so."""
+  params = parallel.to_host(state.params)
+  if "lens" not in params:
+    return {"lens": {}}
+  step = int(parallel.to_host(state.step))
+  out = {"lens": lens_lib.lens_report(params, scene), "lens_trained": lens_trained(config, step)}
+  if not out["lens_trained"]:
+    out["lens_note"] = (f"initial lens, not learned: the run stopped at step {step} and its "
+                        f"lens trains after step {warmup_steps(config)}")
+  return out
 
 
 def evaluate(workdir, progress=True, splits=SPLITS):
@@ -57,7 +72,7 @@ def evaluate(workdir, progress=True, splits=SPLITS):
       metrics[split] = {"psnr": float(np.mean([r["psnr"] for r in rows.values()])),
                         "ssim": float(np.mean([r["ssim"] for r in rows.values()])),
                         "views": rows}
-  metrics["lens"] = lens_lib.lens_report(parallel.to_host(restored.params), scene)
+  metrics.update(lens_metrics(config, scene, restored))
   if not main_process:
     return metrics
   tmp = os.path.join(out_dir, ".metrics.json.tmp")

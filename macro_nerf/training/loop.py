@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from macro_nerf import parallel
 from macro_nerf.data.scene import load_scene
-from macro_nerf.defocus.focus_init import FocusInit
+from macro_nerf.defocus.focus_init import FocusInit, lens_trained
 from macro_nerf.defocus.residual import residual_from_config
 from macro_nerf.errors import DataError
 from macro_nerf.nerf import render
@@ -95,6 +95,7 @@ def train(config, workdir, progress=True, overwrite=False, mesh=None, stop_at=No
   return run.scene, run.model, run.state, {
       "steps": max_steps - start, "wall_s": time.time() - t0, "compile_s": timer.compile_s,
       "devices": mesh.size, "processes": jax.process_count(), "global_batch": batches.num_rays,
+      "defocus": bool(config.defocus.enabled), "lens_trained": lens_trained(config, max_steps),
       **timer.summary()}
 
 

@@ -7,6 +7,8 @@
 """
 import dataclasses
 
+from macro_nerf.defocus.focus_init import warmup_steps
+
 
 @dataclasses.dataclass(frozen=True)
 class StepSchedule:
@@ -18,8 +20,7 @@ class StepSchedule:
   @classmethod
   def from_config(cls, config):
     d = config.defocus
-    return cls(bool(d.enabled), d.warmup_steps if d.enabled else 0, d.patch_every,
-               d.blur_ramp_steps)
+    return cls(bool(d.enabled), warmup_steps(config), d.patch_every, d.blur_ramp_steps)
 
   @property
   def kinds(self):

@@ -52,19 +52,27 @@ def test_defocus_train_resume_eval_reports_lens(tiny_scene, tiny_defocus_run, de
   m = evaluate(wd, progress=False)
   names = sorted(os.listdir(os.path.join(tiny_scene, "images")))
   train_names = [n for i, n in enumerate(names) if i % 8]
-  assert sorted(m["lens"]) == train_names
+  assert sorted(m["lens"]) == train_names and m["lens_trained"] and "lens_note" not in m
   for v in m["lens"].values():
     assert v["focus_distance"] > 0 and v["kappa"] > 0
+
+
+def test_a_run_stopped_in_its_warmup_reports_its_lens_as_untrained(tiny_scene, tmp_path):
+  wd = str(tmp_path / "wd")
+  _, _, _, summary = train(defocus_config(tiny_scene), wd, progress=False, stop_at=1)
+  assert summary["defocus"] and not summary["lens_trained"]
+  m = evaluate(wd, progress=False, splits=("test",))
+  assert m["lens_trained"] is False and "initial lens, not learned" in m["lens_note"]
 
 
 def test_patch_every_mixes_focus_ray_and_patch_steps(tiny_scene, tmp_path):
   c = defocus_config(tiny_scene)
   c.train.max_steps = 6
-  c.defocus.patch_every = 2  # steps 3, 5: focus rays; 4, 6: patches
+  c.defocus.patch_every = 2  # warm-up: step 1; steps 2, 4, 6: focus rays; 3, 5: patches
   _, _, state, summary = train(c, str(tmp_path / "mixed"), progress=False)
   assert int(state.step) == 6 and set(summary["phase_steps_per_sec"]) <= {"ray", "mixed"}
   log = [json.loads(l) for l in open(tmp_path / "mixed" / "train_log.jsonl")]
-  assert ["focus_weight_mean" in r for r in log[2:]] == [True, False, True, False]
+  assert ["focus_weight_mean" in r for r in log[1:]] == [True, False, True, False, True]
   c.defocus.patch_every = 0  # focus rays only after the warm-up
   c.train.max_steps = 4
   _, _, state, summary = train(c, str(tmp_path / "rays"), progress=False)

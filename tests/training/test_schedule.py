@@ -1,5 +1,6 @@
 """The step schedule: which kind of step runs when, the timing phases and the blur ramp."""
 from helpers import defocus_config
+from macro_nerf.defocus.focus_init import lens_trained, warmup_steps
 from macro_nerf.training.schedule import StepSchedule
 
 
@@ -30,6 +31,20 @@ def test_blur_ramp_grows_over_its_steps():
 def test_from_config_follows_the_defocus_keys(tmp_path):
   c = defocus_config(str(tmp_path))
   s = StepSchedule.from_config(c)
-  assert (s.defocus, s.warmup, s.patch_every) == (True, 2, 1)
+  assert (s.defocus, s.warmup, s.patch_every) == (True, 1, 1)
   c.defocus.enabled = False
   assert StepSchedule.from_config(c) == StepSchedule(False, 0, 1, 0)
+
+
+def test_warmup_is_at_most_a_quarter_of_the_run(tmp_path):
+  c = defocus_config(str(tmp_path))
+  c.defocus.warmup_steps = 300
+  for steps, warm in [(3000, 300), (1000, 250), (600, 150), (3, 1), (1, 1)]:
+    c.train.max_steps = steps
+    assert warmup_steps(c) == warm == StepSchedule.from_config(c).warmup
+  c.defocus.warmup_steps = 0
+  assert warmup_steps(c) == 0
+  c.train.max_steps, c.defocus.warmup_steps = 600, 300
+  assert not lens_trained(c, 150) and lens_trained(c, 151)
+  c.defocus.enabled = False
+  assert warmup_steps(c) == 0 and not lens_trained(c, 600)
