@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from macro_nerf.data.images import image_folder, list_images, load_images
+from macro_nerf.data.images import count_mismatch, image_folder, list_images, load_images
 from macro_nerf.data.validation import check_cameras
 from macro_nerf.errors import DataError
 from macro_nerf.nerf.camera import llff_to_opengl
@@ -27,7 +27,7 @@ def load_llff(path, image_dir="images", factor=1):
 
   def check_count(folder, names):
     if len(names) != len(pb):
-      raise DataError(f"{folder}: {len(names)} images but {pb_path} has {len(pb)} poses")
+      raise count_mismatch(folder, names, len(pb), pb_path)
 
   folder = image_folder(path, image_dir, factor, check_count)
   names = list_images(folder)

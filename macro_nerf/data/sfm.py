@@ -5,46 +5,74 @@
   python -m macro_nerf.tools.colmap IMAGES_DIR --output SCENE --sparse MODEL   # existing sparse/0
 
 SCENE gets `images/` (the registered photos; resampled to pinhole when the fitted lens distorts
-by more than 0.05 px), `poses_bounds.npy`, `transforms.json`, `sparse/0` (the COLMAP model, of the
+by more than 0.05 px, then saved upright), `poses_bounds.npy`, `transforms.json`, `sparse/0` (the COLMAP model, of the
 original photos), `exif.json` (when the photos carry camera settings) and `colmap_report.json`.
 Defocus blur starves SIFT, so the share of registered photos is reported and the tool fails below
 `--min_registered`. Everything is built in a temporary folder and moved into place at the end:
-a failure leaves nothing behind.
+a failure leaves nothing behind. Photos are taken upright, as their EXIF orientation says: COLMAP
+reads pixels as stored, so turned photos reach it as upright copies.
 """
 import json
 import os
 import shutil
-import tempfile
 import time
 
 import numpy as np
 from PIL import Image
 
+from macro_nerf import image_utils
 from macro_nerf.data import colmap as colmap_model, distortion, exif
-from macro_nerf.data.images import list_images
+from macro_nerf.data.images import list_images, load_image, make_dir
 from macro_nerf.errors import DataError
 from macro_nerf.nerf.camera import opengl_to_llff
 
 
 def check_images(folder):
-  """All photos decode and share one size (one camera); returns names and (width, height)."""
+  """All photos decode and share one size upright (one camera); returns names, (width, height) and
+  the names of the photos whose EXIF orientation turns them."""
   names = list_images(folder)
-  sizes = {}
+  sizes, turned = {}, []
   for n in names:
     p = os.path.join(folder, n)
     try:
       with Image.open(p) as im:
         im.load()
-        sizes.setdefault(im.size, []).append(n)
-    except (OSError, ValueError) as e:
+        sizes.setdefault(image_utils.upright_size(im), []).append(n)
+        if image_utils.orientation(im) != 1:
+          turned.append(n)
+    except (OSError, ValueError, SyntaxError) as e:
       raise DataError(f"{p}: cannot read image ({e})") from None
   if len(sizes) > 1:
     desc = ", ".join(f"{w}x{h} ({v[0]}{', ...' if len(v) > 1 else ''})"
                      for (w, h), v in sorted(sizes.items()))
-    raise DataError(f"{folder}: photos have mixed sizes: {desc}")
+    note = (f" (upright, as their EXIF orientation says: {', '.join(turned[:3])}"
+            f"{', ...' if len(turned) > 3 else ''} turned)" if turned else "")
+    raise DataError(f"{folder}: photos have mixed sizes{note}: {desc}")
   if len(names) < 3:
     raise DataError(f"{folder}: {len(names)} photo(s); structure-from-motion needs at least 3")
-  return names, next(iter(sizes))
+  return names, next(iter(sizes)), turned
+
+
+def upright_folder(images_dir, names, turned, work):
+  """The folder COLMAP reads: `images_dir` itself when no photo is turned by its EXIF orientation,
+  else work/upright with the turned photos saved upright (EXIF kept, orientation dropped: COLMAP
+  reads the focal length from it) and links to the others."""
+  if not turned:
+    return images_dir
+  out = os.path.join(work, "upright")
+  os.makedirs(out)
+  for n in names:
+    src, dst = os.path.join(images_dir, n), os.path.join(out, n)
+    if n not in turned:
+      os.symlink(src, dst)
+      continue
+    with Image.open(src) as im:
+      up = image_utils.upright(im)
+      kw = {"exif": up.info["exif"]} if up.info.get("exif") else {}
+      if n.lower().endswith((".jpg", ".jpeg")):
+        kw["quality"] = 95
+      up.save(dst, **kw)
+  return out
 
 
 def structure_from_motion(images_dir, names, work, camera_model, single_camera, matcher):
@@ -84,9 +112,9 @@ def write_scene(rec, images_dir, names, tmp, where):
     src, dst = os.path.join(images_dir, name), os.path.join(tmp, "images", name)
     intr = [cam["fl_x"], cam["fl_y"], cam["cx"], cam["cy"]]
     if cam["camera_model"] != "PINHOLE":
+      arr = load_image(src)  # upright, as COLMAP saw it
       with Image.open(src) as im:
-        arr = np.asarray(im.convert("RGB"), np.float32) / 255.0
-        info_exif = im.info.get("exif")
+        info_exif = image_utils.upright(im).info.get("exif")  # without the orientation
       arr, shift = distortion.undistort(arr, cam["camera_model"], cam, intr)
       if shift:
         shifts[name] = shift
@@ -127,22 +155,22 @@ def run(images_dir, output, sparse=None, camera_model="SIMPLE_RADIAL", single_ca
                     f"{', '.join(colmap_model.COLMAP_MODELS)})")
   if not os.path.isdir(images_dir):
     raise DataError(f"{images_dir}: image folder does not exist")
-  names, (width, height) = check_images(images_dir)
+  names, (width, height), turned = check_images(images_dir)
   if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)) and not overwrite:
     raise DataError(f"{output}: exists and is not empty (pass --overwrite to replace it)")
   if os.path.commonpath([output, images_dir]) == output:
     raise DataError(f"{output}: the output folder may not contain the input photos")
   parent = os.path.dirname(output)
   os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=".colmap_tmp_", dir=parent)
+  tmp = make_dir(parent, ".colmap_tmp_")
   try:
     t0 = time.time()
     if sparse:
       rec, sfm_s = colmap_model.read_reconstruction(os.path.abspath(sparse)), 0.0
       where = os.path.abspath(sparse)
     else:
-      rec, sfm_s = structure_from_motion(images_dir, names, tmp, camera_model, single_camera,
-                                         matcher)
+      rec, sfm_s = structure_from_motion(upright_folder(images_dir, names, turned, tmp), names,
+                                         tmp, camera_model, single_camera, matcher)
       where = images_dir
     n_reg = rec.num_reg_images() if rec is not None else 0
     registered = sorted(im.name for im in rec.images.values() if im.has_pose) if rec else []
@@ -168,7 +196,8 @@ def run(images_dir, output, sparse=None, camera_model="SIMPLE_RADIAL", single_ca
     }
     with open(os.path.join(tmp, "colmap_report.json"), "w") as f:
       json.dump(report, f, indent=1)
-    shutil.rmtree(os.path.join(tmp, "sparse_all"), ignore_errors=True)
+    for scratch in ("sparse_all", "upright"):
+      shutil.rmtree(os.path.join(tmp, scratch), ignore_errors=True)
     if os.path.isdir(output):
       shutil.rmtree(output)
     elif os.path.exists(output):

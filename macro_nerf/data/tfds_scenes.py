@@ -5,7 +5,8 @@
 
 One split per scene folder (its basename, lower-cased, runs of other characters than [a-z0-9_] made
 `_`), one example per view, in the order the folder loader reads them (`data.read_folder`, whose
-readers the packer uses, so the packed scene is what the folder loader sees at factor 1):
+readers the packer uses, so the packed scene is what the folder loader sees at factor 1: photos
+upright as their EXIF orientation says, 16-bit ones rounded to 8 bits):
 
   image       PNG (lossless), uint8 RGB as stored
   name        source file name
@@ -25,12 +26,12 @@ import io
 import os
 import re
 import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image
 
 from macro_nerf.data.folders import read_folder
+from macro_nerf.data.images import make_dir
 from macro_nerf.data.validation import check_cameras
 from macro_nerf.errors import DataError
 
@@ -84,7 +85,8 @@ def scene_examples(path, image_dir="images"):
   images, c2w, intr, near, far, names = read_folder(path, image_dir, 1)
   check_cameras(path, c2w, np.asarray(intr)[:, :2], near, far, names)  # as load_scene
   for i, name in enumerate(names):
-    # The folder loader's floats are uint8 / 255: rounding recovers the stored bytes exactly.
+    # The folder loader's floats of 8-bit photos are uint8 / 255: rounding recovers the stored
+    # bytes exactly (16-bit photos are rounded to the nearest 8-bit value).
     image = np.round(images[i] * 255.0).astype(np.uint8)
     yield i, {"image": _png(image), "name": name, "c2w": np.asarray(c2w[i], np.float32),
               "intrinsics": np.asarray(intr[i], np.float32), "near": np.float32(near[i]),
@@ -174,7 +176,7 @@ def pack(scenes, data_dir="", image_dir="images", overwrite=False):
                     "pass --overwrite to replace it")
   made = [d for d in (data_dir, os.path.join(data_dir, NAME)) if not os.path.isdir(d)]
   os.makedirs(data_dir, exist_ok=True)
-  tmp = tempfile.mkdtemp(dir=data_dir, prefix=".tmp_tfds_pack_")
+  tmp = make_dir(data_dir, ".tmp_tfds_pack_")
   try:
     builder = builder_class()(scenes=splits, image_dir=image_dir, data_dir=tmp,
                               file_format=FILE_FORMAT)
