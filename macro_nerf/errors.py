@@ -26,6 +26,14 @@ class SweepError(Error, ValueError):
   """A sweep file or run that cannot be used."""
 
 
+class ConfigError(Error, ValueError):
+  """A config value that cannot work (a negative step count, a zero batch): names key and value."""
+
+
+class OutputError(Error, ValueError):
+  """A folder or file a command is to write that cannot be created or written."""
+
+
 class DistortionError(Error, ValueError):
   """A lens-distortion model that cannot be inverted over the image."""
 

@@ -6,6 +6,7 @@ Renders every held-out view (WD/eval/test/<name>.png) and every training view
 macro_nerf/export/evaluation.py.
 """
 import json
+import os
 
 from absl import app, flags
 
@@ -15,7 +16,10 @@ from macro_nerf.export import evaluation
 
 def main(argv):
   del argv
-  m = cli.run_or_exit(evaluation.evaluate, flags.FLAGS.workdir, splits=tuple(flags.FLAGS.splits))
+  workdir = flags.FLAGS.workdir  # `~` expanded by cli
+  if os.path.isdir(workdir):  # else evaluate says there is no run there
+    cli.require_output(os.path.join(workdir, "eval"), "--workdir")
+  m = cli.run_or_exit(evaluation.evaluate, workdir, splits=tuple(flags.FLAGS.splits))
   if parallel.is_main():
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "views"} if isinstance(v, dict)
                       else v for k, v in m.items()}))
@@ -27,7 +31,7 @@ def console_main():
                     "What to render: test (held-out views), train_deblur (training views).")
   parallel.define_flags()
   flags.mark_flags_as_required(["workdir"])
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser(__doc__))
 
 
 if __name__ == "__main__":

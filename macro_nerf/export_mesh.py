@@ -23,6 +23,7 @@ def export(f):
 
 def main(argv):
   del argv
+  cli.require_output(flags.FLAGS.output, "--output", "file")  # `~` expanded by cli
   res = cli.run_or_exit(export, flags.FLAGS)
   if parallel.is_main():
     print(json.dumps(res))
@@ -53,7 +54,7 @@ def console_main():
                      "1: off), e.g. 0.1 for a light mesh to share.")
   parallel.define_flags()
   flags.mark_flags_as_required(["workdir", "output"])
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser(__doc__))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Renders a captured view all-in-focus (pinhole), with its depth map, and refocused through the
 thin-lens blur at a chosen focus distance and aperture (world units, as in eval/metrics.json), or as
 a focus-pull sequence sweeping the focus from near to far. Writes PNGs under WD/render/ (or
---output).
+--output) and prints a summary: "written" counts every file, focus and focus_pull_range are world
+units, kappa pixels x world units.
 
 With --path=orbit|spiral|views it renders a camera path instead: frames, colour-mapped depth and,
 when imageio and imageio-ffmpeg are installed (the `video` extra), an MP4.
@@ -28,13 +29,19 @@ def render(f):
 def main(argv):
   del argv
   f = flags.FLAGS
+  if f.output or os.path.isdir(f.workdir):  # else render says there is no run there
+    cli.require_output(f.output or os.path.join(f.workdir, "render"), "--output")
   res = cli.run_or_exit(render, f)
   if parallel.is_main():
     if f.path and res["video"] is None:
       print(f"{res['frames']} frames written to {os.path.dirname(res['files'][0])}; no MP4 "
             "(needs imageio and imageio-ffmpeg: pip install -e \".[video]\")")
-    summary = {k: v for k, v in res.items() if k != "files"} | {"written": len(res["files"])}
-    print(json.dumps(summary))
+    print(json.dumps(summary(res)))
+
+
+def summary(res):
+  """The printed summary: a render's result, its files counted (every file written)."""
+  return {k: v for k, v in res.items() if k != "files"} | {"written": len(res["files"])}
 
 
 def console_main():
@@ -55,7 +62,7 @@ def console_main():
   flags.DEFINE_integer("fps", 30, "Frames per second of the MP4.")
   parallel.define_flags()
   flags.mark_flags_as_required(["workdir"])
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser(__doc__))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from macro_nerf import cli
+from macro_nerf import cli, config_check
 from macro_nerf.errors import Error, one_line
 from macro_nerf.export.evaluation import evaluate
 from macro_nerf.training.loop import train
@@ -40,9 +40,10 @@ def _logged_steps_per_sec(wd):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  config = flags.FLAGS.config
-  wd = flags.FLAGS.workdir
+  config = config_check.expand_paths(flags.FLAGS.config)
+  wd = os.path.expanduser(flags.FLAGS.workdir)
   try:
+    config_check.check(config)
     _, _, _, summary = train(config, wd, progress=False)
     wall = _add_wall(wd, summary["wall_s"])
     metrics = evaluate(wd, progress=False)
@@ -61,4 +62,4 @@ if __name__ == "__main__":
   config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
   flags.DEFINE_string("workdir", None, "Run folder.")
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(main, flags_parser=cli.flags_parser(__doc__))

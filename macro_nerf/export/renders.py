@@ -1,6 +1,9 @@
 """Renders of a trained run: a captured view all-in-focus with its depth, refocused through the
 thin-lens blur at a chosen focus distance and aperture (world units, as in eval/metrics.json), a
-focus pull, or a camera path (frames, depth and, with the video extra, an MP4)."""
+focus pull, or a camera path (frames, depth and, with the video extra, an MP4).
+
+Each returns a summary whose "files" are every file it wrote; distances (focus, focus_pull_range)
+are in world units and kappa in pixels x world units, as in eval/metrics.json."""
 import os
 import re
 
@@ -47,10 +50,10 @@ def render(workdir, view=None, focus=None, kappa=None, aperture=1.0, focus_pull=
   state = parallel.to_host(state)
   depth = out["depth"] / scene.scale  # world units
   inner = (slice(margin, margin + scene.height), slice(margin, margin + scene.width))
-  image_utils.save_png(os.path.join(out_dir, f"{stem}_sharp.png"),
-                       image_utils.linear_to_srgb(out["rgb"][inner], xnp=np))
-  image_utils.save_png(os.path.join(out_dir, f"{stem}_depth.png"),
-                       image_utils.colorize_depth(depth[inner]))
+  sharp_path = os.path.join(out_dir, f"{stem}_sharp.png")
+  depth_path = os.path.join(out_dir, f"{stem}_depth.png")
+  image_utils.save_png(sharp_path, image_utils.linear_to_srgb(out["rgb"][inner], xnp=np))
+  image_utils.save_png(depth_path, image_utils.colorize_depth(depth[inner]))
   learned_focus, learned_kappa = lens_lib.view_lens(state.params, scene, i)
   kappa = kappa if kappa is not None else learned_kappa
   if kappa is None:
@@ -59,7 +62,7 @@ def render(workdir, view=None, focus=None, kappa=None, aperture=1.0, focus_pull=
     kappa = 0.5 * margin / (0.5 * (1.0 / lo - 1.0 / hi))
   kappa = kappa * aperture
   soft, norm = config.defocus.get("softness", 1.0), config.defocus.get("normalize", True)
-  written = {"view": scene.names[i], "kappa": kappa, "files": []}
+  written = {"view": scene.names[i], "kappa": kappa, "files": [sharp_path, depth_path]}
   focus = focus if focus is not None else learned_focus
   if focus is not None:
     img = blur.refocus(out["rgb"], depth, focus, kappa, margin, soft, norm)
@@ -78,7 +81,7 @@ def render(workdir, view=None, focus=None, kappa=None, aperture=1.0, focus_pull=
       path = os.path.join(pull_dir, f"{k:04d}.png")
       image_utils.save_png(path, image_utils.linear_to_srgb(img, xnp=np))
       written["files"].append(path)
-    written["focus_pull"] = [float(1.0 / lo), float(1.0 / hi)]
+    written["focus_pull_range"] = [float(lo), float(hi)]  # world units, as `focus`
   return written
 
 
@@ -150,4 +153,5 @@ def render_path(workdir, path, frames=0, focus=None, kappa=None, aperture=1.0, m
     written.update(focus=focus, kappa=kappa * aperture)
   if video.can_write_video():
     written["video"] = video.write_video(os.path.join(out_root, f"{path}.mp4"), rgbs, fps)
+    written["files"].append(written["video"])
   return written

@@ -3,12 +3,17 @@
   python -m macro_nerf.tools.colmap IMAGES_DIR --output SCENE            # SIFT, matching, mapping
   python -m macro_nerf.tools.colmap IMAGES_DIR --output SCENE --sparse MODEL   # existing sparse/0
 
-What SCENE gets and how: macro_nerf/data/sfm.py.
+SCENE gets images/ (the registered photos), poses_bounds.npy, transforms.json, sparse/0 and
+colmap_report.json, ready for `python -m macro_nerf.train --config.data.path=SCENE`. Photos are
+taken upright, as their EXIF orientation says; hidden files (`._IMG.jpg`, `.DS_Store`) are skipped.
+Details: macro_nerf/data/sfm.py.
 """
+import os
 import sys
 
 from absl import app, flags
 
+from macro_nerf import cli
 from macro_nerf.data import colmap as colmap_model, sfm
 from macro_nerf.errors import Error, one_line
 
@@ -28,10 +33,19 @@ def define_flags():
   flags.DEFINE_bool("overwrite", False, "Replace an existing non-empty output folder.")
 
 
+def check_output(output, overwrite):
+  """The scene folder and the folder it is built in beside it can be written (before any work)."""
+  output = os.path.abspath(output)
+  if not (overwrite and os.path.isfile(output)):  # --overwrite replaces a file there too
+    cli.check_output(output, "--output")
+  cli.check_output(os.path.dirname(output), "--output's folder")
+
+
 def main(argv):
   if len(argv) != 2 or not FLAGS.output:
     sys.exit("usage: python -m macro_nerf.tools.colmap IMAGES_DIR --output SCENE [--sparse MODEL]")
   try:
+    check_output(FLAGS.output, FLAGS.overwrite)
     r = sfm.run(argv[1], FLAGS.output, FLAGS.sparse, FLAGS.camera_model, FLAGS.single_camera,
                 FLAGS.matcher, FLAGS.min_registered, FLAGS.overwrite)
   except Error as e:
@@ -42,7 +56,7 @@ def main(argv):
 
 def console_main():
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser(__doc__))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags, logging
 
+from macro_nerf import cli
 from macro_nerf.data import tfds_scenes
 from macro_nerf.errors import Error, one_line
 
@@ -34,6 +35,7 @@ def main(argv):
   try:
     tfds_scenes.import_tfds().disable_progress_bar()
     data_dir = FLAGS.data_dir or tfds_scenes.default_data_dir()
+    cli.check_output(data_dir, "--data_dir")
     counts = tfds_scenes.pack(argv[1:], data_dir, FLAGS.image_dir, FLAGS.overwrite)
   except (Error, OSError) as e:
     sys.exit(f"error: {one_line(e)}")
@@ -43,7 +45,7 @@ def main(argv):
 
 def console_main():
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser(__doc__))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ With --ray every run is a Ray task (the workdir must be on storage every node se
 address Ray starts a local instance on this machine.
 """
 import concurrent.futures
+import copy
 import csv
 import importlib.util
 import itertools
@@ -24,6 +25,7 @@ import time
 
 from tqdm import tqdm
 
+from macro_nerf import config_check
 from macro_nerf.errors import SweepError
 
 METRIC_COLUMNS = ("test_psnr", "test_ssim", "train_deblur_psnr", "focus_err_median",
@@ -82,6 +84,29 @@ def _check_key(config, key, value, path):
   if isinstance(old, bool) != isinstance(value, bool) or (
       isinstance(old, (int, float)) and not isinstance(value, (int, float))):
     raise SweepError(f"{path}: {key}={value!r} does not match the config's {old!r}")
+
+
+def merged(config, overrides):
+  """A copy of config with a run's {flattened key: value} overrides (types as the sweep gives)."""
+  c = copy.deepcopy(config)
+  with c.ignore_type():
+    for key, value in overrides.items():
+      *groups, leaf = key.split(".")
+      node = c
+      for g in groups:
+        node = node[g]
+      node[leaf] = value
+  return c
+
+
+def check_runs(config, runs, sweep_file):
+  """Every run's config checked by config_check before anything runs or is written; a bad value
+  a run sets names the run."""
+  for i, r in enumerate(runs):
+    bad = config_check.problems(merged(config, r))
+    if bad:
+      where = f"{sweep_file}: run {run_name(i, r)}: " if bad[0][0] in r else ""
+      raise SweepError(where + config_check.message(*bad[0]))
 
 
 def run_name(index, overrides):
@@ -163,6 +188,8 @@ def sweep(config_file, sweep_file, root, base_flags=(), workers=1, use_ray=False
           ray_address=None, config=None, progress=True):
   """Runs every run of the sweep not yet done; returns the rows in sweep order."""
   runs = load_sweep(sweep_file, config)
+  if config is not None:
+    check_runs(config, runs, sweep_file)
   keys = list(dict.fromkeys(k for r in runs for k in r))
   os.makedirs(root, exist_ok=True)
   with open(os.path.join(root, "sweep.json"), "w") as f:
