@@ -179,6 +179,7 @@ def file_orientation(path):
   """The EXIF orientation of the photo at `path` (1 when it has none or cannot be read)."""
   try:
     with Image.open(path) as im:
+      im.load()  # a PNG may hold its EXIF after the pixels
       return orientation(im)
   except Exception:  # pylint: disable=broad-except  # only for a message about a readable file
     return 1
@@ -193,8 +194,9 @@ def downsample_box(pixels, mode, factor):
   if mode == "RGB" and np.asarray(pixels).dtype == np.uint8:
     return np.asarray(Image.fromarray(np.asarray(pixels)).resize(size, Image.BOX))
   x = to_unit_rgb(pixels, mode)
-  return to_uint8(np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(x[..., c])).resize(size, Image.BOX))
-                            for c in range(3)], -1))
+  channels = [Image.fromarray(np.ascontiguousarray(x[..., c])).resize(size, Image.BOX)
+              for c in range(3)]
+  return to_uint8(np.stack([np.asarray(c) for c in channels], -1))
 
 
 _TURBO = (  # polynomial fit of Google's Turbo colour map (A. Mikhailov, R. Du), x in [0, 1]

@@ -26,11 +26,41 @@ def _load(path, **kw):
   return load_scene(llff_config(path, **kw))
 
 
+TURNED = {"003.png": 6, "005.png": 3}  # photos stored turned, upright by their EXIF orientation
+
+
+def _turned_copy(src, dst):
+  """The photos of `src` in `dst`, TURNED ones stored as a camera held sideways or upside down
+  stores them, and a macOS AppleDouble file and .DS_Store beside them."""
+  os.makedirs(dst)
+  for n in sorted(os.listdir(src)):
+    with Image.open(os.path.join(src, n)) as im:
+      if n not in TURNED:
+        im.save(os.path.join(dst, n))
+        continue
+      exif = Image.Exif()
+      exif[ExifTags.Base.Orientation] = TURNED[n]
+      stored = im.transpose(Image.Transpose.ROTATE_90 if TURNED[n] == 6 else
+                            Image.Transpose.ROTATE_180)
+      stored.save(os.path.join(dst, n), exif=exif)
+  with open(os.path.join(dst, "._000.png"), "wb") as f:
+    f.write(b"\x00\x05\x16\x07AppleDouble")
+  with open(os.path.join(dst, ".DS_Store"), "wb") as f:
+    f.write(b"\x00")
+
+
 @pytest.fixture(scope="module")
 def dev_sfm(tmp_path_factory):
-  out = tmp_path_factory.mktemp("sfm") / "scene"
-  report = sfm.run(os.path.join(dev_scene(), "images_sharp"), str(out))
-  return out, report
+  """SfM on the development scene's sharp photos, some stored turned (and hidden files beside
+  them), under umask 022."""
+  root = tmp_path_factory.mktemp("sfm")
+  _turned_copy(os.path.join(dev_scene(), "images_sharp"), str(root / "photos"))
+  old = os.umask(0o022)
+  try:
+    report = sfm.run(str(root / "photos"), str(root / "scene"))
+  finally:
+    os.umask(old)
+  return root / "scene", report
 
 
 def test_sfm_recovers_the_camera_centres_within_1pct(dev_sfm):
@@ -38,6 +68,8 @@ def test_sfm_recovers_the_camera_centres_within_1pct(dev_sfm):
   assert report["registered"] == report["total"] == DEV_VIEWS
   assert sorted(os.listdir(out)) == ["colmap_report.json", "images", "poses_bounds.npy", "sparse",
                                      "transforms.json"]
+  for d in (out, out / "images", out / "sparse", out / "sparse" / "0"):
+    assert os.stat(d).st_mode & 0o777 == 0o755, d  # the umask's, not mkdtemp's 0700
   truth = np.load(os.path.join(dev_scene(), "poses_bounds.npy"))
   est = np.load(out / "poses_bounds.npy")
   gt_c = llff_to_opengl(truth[:, :15].reshape(-1, 3, 5)[:, :, :4])[:, :, 3]

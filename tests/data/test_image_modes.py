@@ -6,6 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
+import tifffile  # scikit-image's dependency: writes the 16-bit colour and big-endian TIFFs
 from PIL import ExifTags, Image
 
 from macro_nerf import image_utils
@@ -23,11 +24,10 @@ def png16(path, values, exif=None):
   cannot write 16-bit colour. Rows use the Sub filter, so decoding has to undo it."""
   values = values if values.ndim == 3 else values[..., None]
   h, w, c = values.shape
-  rows = values.astype(">u2").view(np.uint8).reshape(h, w * 2 * c)
-  sub = np.diff(rows.astype(np.int16), axis=1, prepend=0)
-  sub[:, 2 * c:] = (rows[:, 2 * c:].astype(np.int16) - rows[:, :-2 * c]) % 256
-  sub[:, :2 * c] = rows[:, :2 * c]
-  raw = b"".join(b"\x01" + r.astype(np.uint8).tobytes() for r in sub)
+  rows = values.astype(">u2").view(np.uint8).reshape(h, w * 2 * c).astype(np.int16)
+  sub = rows.copy()
+  sub[:, 2 * c:] -= rows[:, :-2 * c]  # each byte minus the same byte of the pixel to its left
+  raw = b"".join(b"\x01" + (r % 256).astype(np.uint8).tobytes() for r in sub)
 
   def chunk(kind, data):
     return (struct.pack(">I", len(data)) + kind + data
@@ -36,7 +36,8 @@ def png16(path, values, exif=None):
   colour = {1: 0, 2: 4, 3: 2, 4: 6}[c]
   extra = chunk(b"eXIf", exif) if exif else b""
   with open(path, "wb") as f:
-    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour, 0, 0, 0))
+    header = struct.pack(">IIBBBBB", w, h, 16, colour, 0, 0, 0)
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
@@ -112,7 +113,6 @@ def _case_i16_png(p):
 
 
 def _case_i16_tiff_big_endian(p):
-  import tifffile  # scikit-image's dependency; only to write the test file (mode I;16B)
   x = u16(H, W)
   tifffile.imwrite(p + ".tif", x, byteorder=">")
   return p + ".tif", grey3(x / 65535.0)
@@ -140,7 +140,6 @@ def _case_png16(channels):
 
 def _case_tiff16(compression):
   def case(p):
-    import tifffile  # scikit-image's dependency; only to write the test file
     x = u16(H, W, 3)
     tifffile.imwrite(p + ".tif", x, compression=compression)
     return p + ".tif", x / 65535.0
@@ -340,7 +339,8 @@ def test_colmap_input_is_upright(tmp_path):
     with Image.open(os.path.join(out, n)) as im:
       assert image_utils.orientation(im) == 1
       np.testing.assert_array_equal(np.asarray(im.convert("RGB")), photos[i])
-  assert os.path.islink(os.path.join(out, "0.png")) and not os.path.islink(os.path.join(out, "1.png"))
+  assert os.path.islink(os.path.join(out, "0.png"))
+  assert not os.path.islink(os.path.join(out, "1.png"))
   assert sfm.upright_folder(str(folder), names, [], str(work)) == str(folder)
   save_turned(str(folder / "2.png"), u8(W, H, 3), 6)  # upright tall: mixed sizes, named
   with pytest.raises(DataError, match="mixed sizes.*EXIF orientation.*1.png, 2.png turned"):

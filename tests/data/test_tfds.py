@@ -142,3 +142,11 @@ def test_pack_bad_input_writes_nothing(packed, tmp_path):
                                                                        "macro_nerf_scenes")))
   assert after == before
   assert len(load_scene(_config("tfds:" + SPLIT, data_dir)).images) == 9
+
+
+def test_packed_folders_follow_the_umask(packed):
+  umask = os.umask(0)
+  os.umask(umask)
+  dest = os.path.join(packed[1], "macro_nerf_scenes")
+  for d in (packed[1], dest, os.path.join(dest, "1.0.0")):
+    assert os.stat(d).st_mode & 0o777 == 0o777 & ~umask, d
