@@ -53,7 +53,6 @@ def get_config():
   # Initial kappa: this CoC at the ends of each view's depth range; over-estimate, since training
   # shrinks too much blur readily but not too little (the field compensates).
   c.defocus.init_radius_px = 8.0
-  c.defocus.aperture_search = False  # at the switch-on, each photo's kappa x 1..1/16: least error
   c.defocus.lens_init = ""  # "": focus at median depth; else a lens.json in the scene folder
   c.defocus.exif_prior = True  # with lens_init "": focus/aperture from the scene's exif.json if any
   c.defocus.learn_lens = True  # False keeps the initial lens (e.g. known from lens.json)

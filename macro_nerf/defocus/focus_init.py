@@ -10,7 +10,7 @@ import numpy as np
 
 from macro_nerf import parallel
 from macro_nerf.data import exif as exif_lib
-from macro_nerf.defocus import aperture_search, lens as lens_lib
+from macro_nerf.defocus import lens as lens_lib
 from macro_nerf.nerf import render
 
 
@@ -41,8 +41,7 @@ def median_depths(render_fn, params, data, image_size, chunk, grid=(18, 24)):
 
 def focus_from_depth(render_fn, params, data, config, scene, say=print):
   """The lens of the training views at their median rendered depth, or from the scene's
-  exif.json (tools.colmap writes one) when defocus.exif_prior. Returns numpy (focus_u, log_kappa)
-  and how many views took their aperture from the EXIF.
+  exif.json (tools.colmap writes one) when defocus.exif_prior. Returns numpy (focus_u, log_kappa).
   """
   med = median_depths(render_fn, params["model"], data, (scene.height, scene.width),
                       config.eval.chunk)
@@ -53,16 +52,14 @@ def focus_from_depth(render_fn, params, data, config, scene, say=print):
   exif_path = os.path.join(scene.path, exif_lib.FILE)
   prior = exif_lib.load_exif_json(exif_path, [scene.names[i] for i in idx]) if (
       config.defocus.exif_prior) else None
-  exif_apertures = 0
   if prior is not None:
     got = lens_lib.lens_from_exif(med, *prior, scene.intrinsics[idx, 0], near, far, log_k)
     if got is not None:
       u, log_k, info = got
-      exif_apertures = info["views_aperture"]
       say(f"lens from {exif_path}: focus for {info['views_focus']}/{len(idx)} views, "
           f"aperture for {info['views_aperture']}/{len(idx)}; 1 m = "
           f"{info['metres_to_scene'] / scene.scale:.4g} scene units")
-  return u, log_k, exif_apertures
+  return u, log_k
 
 
 class FocusInit:
@@ -80,17 +77,7 @@ class FocusInit:
 
   def __call__(self, step, state, data):
     say = lambda msg: print(msg, flush=True) if parallel.is_main() else None
-    u, log_k, exif_apertures = focus_from_depth(self.render_fn, state.params, data, self.config,
-                                                self.scene, say)
-    if self.config.defocus.get("aperture_search", False) and not exif_apertures:
-      idx = self.scene.train_idx
-      inv_s = np.asarray(lens_lib.inv_focus({"focus_u": u}, self.scene.near[idx],
-                                            self.scene.far[idx]), np.float64)
-      log_k, scales = aperture_search.search_log_kappa(
-          self.render_fn, parallel.to_host(state.params), data, self.scene.images[idx], inv_s,
-          log_k, self.config)
-      say(f"aperture search: kappa x {np.median(scales):.3g} (median over the photos; "
-          f"{np.sum(scales < 1)}/{len(scales)} photos below the initial guess)")
+    u, log_k = focus_from_depth(self.render_fn, state.params, data, self.config, self.scene, say)
     lens = dict(state.params["lens"],
                 focus_u=parallel.replicate(np.asarray(u, np.float32), self.mesh),
                 log_kappa=parallel.replicate(np.asarray(log_k, np.float32), self.mesh))
