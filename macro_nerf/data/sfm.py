@@ -64,7 +64,10 @@ def upright_folder(images_dir, names, turned, work):
   for n in names:
     src, dst = os.path.join(images_dir, n), os.path.join(out, n)
     if n not in turned:
-      os.symlink(src, dst)
+      try:
+        os.symlink(src, dst)
+      except OSError:  # a file system without links
+        shutil.copy2(src, dst)
       continue
     with Image.open(src) as im:
       up = image_utils.upright(im)
