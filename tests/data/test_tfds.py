@@ -92,7 +92,8 @@ def test_train_from_tfds_split(packed, tmp_path):
   over = {"data.path": "tfds:" + SPLIT, "data.tfds_data_dir": data_dir,
           "model.log2_table_size": 10, "model.prop_log2_table_size": 10, "model.num_levels": 4,
           "model.max_resolution": 64, "model.prop_samples": "(16,)", "model.nerf_samples": 8,
-          "train.batch_size": 64, "train.max_steps": 2, "train.log_every": 1, "eval.chunk": 128}
+          "train.batch_size": 64, "train.max_steps": 2, "train.log_every": 1, "eval.chunk": 128,
+          "defocus.patch_size": 8, "defocus.margin": 3}  # the 24x18 photos take 8 px patches
   r = subprocess.run([sys.executable, "-m", "macro_nerf.train", "--config=configs/llff.py",
                       f"--workdir={wd}"] + [f"--config.{k}={v}" for k, v in over.items()],
                      cwd=REPO, capture_output=True, text=True,
