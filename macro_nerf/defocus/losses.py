@@ -47,11 +47,9 @@ def radius_map(params, residual, data, cam, px, py, depth, config, image_size):
 
 def _sharp_regions(model, config):
   """render(params, key, data, cam, px, py) of patch regions (n, S*S): rgb, depth, levels, with
-  the field's gradient where the config asks for it (patch_field_grad: through the blur;
-  patch_focus_rays: on the interior pixels only, for their focus-weighted ray loss)."""
+  the field's gradient where the config asks for it."""
   d = config.defocus
   inner, outer, inv = patch_layout(d.patch_size, d.margin)
-  interior_grad = d.patch_field_grad or d.get("patch_focus_rays", False)
 
   def apply(mp, key, data, cam, px, py):
     rays = render.rays_for_pixels(data, jnp.broadcast_to(cam[:, None], px.shape), px, py)
@@ -59,9 +57,9 @@ def _sharp_regions(model, config):
 
   def regions(mp, key, data, cam, px, py):
     k_in, k_out = jax.random.split(key)
-    if not interior_grad:  # a lens step: the field only renders, forward-only
+    if not d.patch_field_grad:  # a lens step: the field only renders, forward-only
       mp = jax.lax.stop_gradient(mp)
-    if d.margin_grad or not interior_grad:
+    if d.margin_grad or not d.patch_field_grad:
       out = apply(mp, k_in, data, cam, px, py)
       return out["rgb"], out["depth"], out["levels"]
     # The margin only feeds the blur: render it forward-only.
@@ -80,7 +78,6 @@ def patch_term(model, residual, config, image_size):
   d = config.defocus
   patch, margin = d.patch_size, d.margin
   side = patch + 2 * margin
-  patch_focus_rays = d.get("patch_focus_rays", False) and not d.patch_field_grad
   r_max = blur.max_radius(margin, d.softness)
   sharp_regions = _sharp_regions(model, config)
 
@@ -90,9 +87,6 @@ def patch_term(model, residual, config, image_size):
     px, py = px.reshape(num, -1).astype(jnp.float32), py.reshape(num, -1).astype(jnp.float32)
     rgb, depth, levels = sharp_regions(model_params(params), key, data, cam, px, py)
     rgb, depth = rgb.reshape(num, side, side, 3), depth.reshape(num, side, side)
-    sharp_inner = rgb[:, margin:margin + patch, margin:margin + patch]
-    if not d.patch_field_grad:  # the blur fits the lens only
-      rgb = jax.lax.stop_gradient(rgb)
     if not d.depth_grad:
       depth = jax.lax.stop_gradient(depth)
     r, delta = radius_map(params, residual, data, cam, px.reshape(num, side, side),
@@ -106,11 +100,7 @@ def patch_term(model, residual, config, image_size):
     blurred = appearance.as_photographed(params, cam[:, None, None], blurred)
     mse = jnp.mean((linear_to_srgb(blurred) - batch["target"]) ** 2)
     res_reg = jnp.mean(delta ** 2)
-    penalties = [d.residual_weight * res_reg]
-    if patch_focus_rays:
-      penalties.append(_interior_focus_loss(params, data, cam, px, py, depth, sharp_inner, batch,
-                                            config, image_size))
-    return {"mse": mse, "levels": levels, "penalties": penalties,
+    return {"mse": mse, "levels": levels, "penalties": [d.residual_weight * res_reg],
             "stats": {"clipped_frac": clipped, "radius_mean": jnp.mean(r),
                       "residual_rms": jnp.sqrt(res_reg),
                       "kappa_mean": jnp.mean(lens_lib.kappa(params["lens"])),
@@ -141,40 +131,6 @@ def radius_in_every_view(points, data, lens, image_size):
   return blur.coc_radius(1.0 / safe_z, lens_lib.kappa(lens), inv_s), inside
 
 
-def focus_weights(lens, data, cam, rays, depth, config, image_size):
-  """w = f + (1 - f) / (1 + (r / r0)^p) of rays (B,) of views cam with rendered depth (B,), lens
-  fixed; r less the least radius any photo gives the point with defocus.focus_weight_relative."""
-  d = config.defocus
-  lens = jax.lax.stop_gradient(lens)
-  depth = jax.lax.stop_gradient(depth)
-  inv_s = lens_lib.inv_focus(jax.tree.map(lambda a: a[cam], lens), data["near"][cam],
-                             data["far"][cam])
-  r = blur.coc_radius(1.0 / depth, lens_lib.kappa(lens)[cam], inv_s)
-  if d.get("focus_weight_relative", False):
-    r_all, inside = radius_in_every_view(rays.origins + depth[:, None] * rays.directions, data,
-                                         lens, image_size)
-    r_min = jnp.min(jnp.where(inside, r_all, jnp.inf), axis=-1)
-    r = jnp.maximum(r - jnp.minimum(r_min, r), 0.0)
-  floor = d.get("focus_weight_floor", 0.0)
-  return floor + (1.0 - floor) / (1.0 + (r / d.focus_weight_radius) ** d.focus_weight_power)
-
-
-def _interior_focus_loss(params, data, cam, px, py, depth, sharp_inner, batch, config,
-                         image_size):
-  """The focus-weighted ray loss of a patch's interior pixels (rendered with the field's
-  gradient), so that patch steps train the field too."""
-  d = config.defocus
-  num, p, m = cam.shape[0], d.patch_size, d.margin
-  side = p + 2 * m
-  grid = lambda a: a.reshape(num, side, side)[:, m:m + p, m:m + p].reshape(-1)
-  cam_px = jnp.repeat(cam, p * p)
-  rays = render.rays_for_pixels(data, cam_px, grid(px), grid(py))
-  w = focus_weights(params["lens"], data, cam_px, rays, grid(depth), config, image_size)
-  rgb = appearance.as_photographed(params, cam_px, sharp_inner.reshape(-1, 3))
-  err = jnp.sum((linear_to_srgb(rgb) - batch["target"].reshape(-1, 3)) ** 2, -1) / 3.0
-  return jnp.sum(w * err) / jnp.maximum(jnp.sum(w), 1e-6)
-
-
 def focus_ray_term(model, config, image_size=None):
   """term(params, key, data, batch) of random pixels, each weighted towards the photos that have
   it in focus: w = f + (1 - f) / (1 + (r / r0)^p) with r the thin-lens radius from the rendered
@@ -187,13 +143,26 @@ def focus_ray_term(model, config, image_size=None):
   radius any photo gives the point (its sharpest view), so a point no photo has sharp, or a
   capture with no blur, trains on its least-blurred photos at full weight.
   """
+  d = config.defocus
+  relative = d.get("focus_weight_relative", False)
 
   def term(params, key, data, batch):
     cam = batch["cam"]
     rays = render.rays_for_pixels(data, cam, batch["px"].astype(jnp.float32),
                                   batch["py"].astype(jnp.float32))
     out = model.apply({"params": model_params(params)}, key, rays, train=True)
-    w = focus_weights(params["lens"], data, cam, rays, out["depth"], config, image_size)
+    lens = jax.lax.stop_gradient(params["lens"])
+    inv_s = lens_lib.inv_focus(jax.tree.map(lambda a: a[cam], lens), data["near"][cam],
+                               data["far"][cam])
+    depth = jax.lax.stop_gradient(out["depth"])
+    r = blur.coc_radius(1.0 / depth, lens_lib.kappa(lens)[cam], inv_s)
+    if relative:
+      r_all, inside = radius_in_every_view(rays.origins + depth[:, None] * rays.directions, data,
+                                           lens, image_size)
+      r_min = jnp.min(jnp.where(inside, r_all, jnp.inf), axis=-1)
+      r = jnp.maximum(r - jnp.minimum(r_min, r), 0.0)
+    floor = d.get("focus_weight_floor", 0.0)
+    w = floor + (1.0 - floor) / (1.0 + (r / d.focus_weight_radius) ** d.focus_weight_power)
     rgb = appearance.as_photographed(params, cam, out["rgb"])
     err = jnp.sum((linear_to_srgb(rgb) - batch["target"]) ** 2, -1) / 3.0
     mse = jnp.sum(w * err) / jnp.maximum(jnp.sum(w), 1e-6)

@@ -62,23 +62,6 @@ def test_lens_only_patch_steps_hold_the_field(tiny_scene):
   assert np.abs(np.asarray(grads["lens"]["log_kappa"])).sum() > 0
 
 
-def test_patch_focus_rays_train_the_field_on_the_interior_only(tiny_scene):
-  """defocus.patch_focus_rays: the blur still fits only the lens; the interior pixels add a
-  focus-weighted ray loss that trains the field (margin pixels get no gradient)."""
-  key = jax.random.PRNGKey(0)
-  state, fn, data, batch = _defocus_loss_setup(tiny_scene, patch_field_grad=False,
-                                               patch_focus_rays=True)
-  _, two_keys_fn, _, _ = _defocus_loss_setup(tiny_scene)  # renders interior and margin apart too
-  grads, s = jax.jit(jax.grad(fn, has_aux=True))(state.params, key, data, batch)
-  _, s_lens = jax.jit(two_keys_fn)(state.params, key, data, batch)
-  np.testing.assert_allclose(float(s["mse"]), float(s_lens["mse"]), rtol=1e-6)  # same blur term
-  assert float(s["loss"]) > float(s_lens["loss"])  # plus the interior's ray loss
-  leaves = jax.tree.leaves(grads)
-  assert all(np.all(np.isfinite(np.asarray(g))) for g in leaves)
-  assert max(float(np.abs(np.asarray(g)).max()) for g in jax.tree.leaves(grads["model"])) > 0
-  assert np.abs(np.asarray(grads["lens"]["log_kappa"])).sum() > 0
-
-
 def test_blur_ramp_scales_the_radius_and_holds_the_lens(tiny_scene):
   """defocus.blur_ramp_steps: a blur_scale s < 1 blurs with s * r and gives the lens no gradient;
   s = 1 is the plain loss."""
