@@ -47,7 +47,6 @@ def get_config():
   c.defocus.focus_weight_radius = 1.0  # pixels: ray weight 1 / (1 + (r / this)^power)
   c.defocus.focus_weight_power = 4.0  # higher: blurred views give way more completely
   c.defocus.focus_weight_floor = 0.0  # least weight of a ray: what no photo has sharp still trains
-  c.defocus.focus_weight_relative = False  # r less the least radius any photo gives the point
   c.defocus.patch_field_grad = False  # False: patch steps fit only lens and residual (~3x cheaper)
   c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)
   # Initial kappa: this CoC at the ends of each view's depth range; over-estimate, since training

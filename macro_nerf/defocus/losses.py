@@ -109,29 +109,7 @@ def patch_term(model, residual, config, image_size):
   return term
 
 
-def radius_in_every_view(points, data, lens, image_size):
-  """The thin-lens radius every training photo gives the surface points, and whether they lie in
-  its frame (occlusion ignored).
-
-  Args:
-    points: (B, 3) rendered surface points; data: the N training cameras; lens: their lens.
-  Returns:
-    r, inside: (B, N) radius in pixels and in-frame mask.
-  """
-  h, w = image_size
-  c2w, intr = data["c2w"], data["intrinsics"]
-  rel = points[:, None, :] - c2w[None, :, :3, 3]
-  cam = jnp.sum(rel[..., :, None] * c2w[None, :, :3, :3], axis=-2)  # R^T (p - c): (B, N, 3)
-  z = -cam[..., 2]
-  safe_z = jnp.where(z > 1e-6, z, 1.0)
-  u = intr[:, 0] * cam[..., 0] / safe_z + intr[:, 2]
-  v = -intr[:, 1] * cam[..., 1] / safe_z + intr[:, 3]
-  inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-  inv_s = lens_lib.inv_focus(lens, data["near"], data["far"])
-  return blur.coc_radius(1.0 / safe_z, lens_lib.kappa(lens), inv_s), inside
-
-
-def focus_ray_term(model, config, image_size=None):
+def focus_ray_term(model, config):
   """term(params, key, data, batch) of random pixels, each weighted towards the photos that have
   it in focus: w = f + (1 - f) / (1 + (r / r0)^p) with r the thin-lens radius from the rendered
   depth and the photo's lens (both held fixed here).
@@ -139,12 +117,9 @@ def focus_ray_term(model, config, image_size=None):
   A surface point in focus in some photos and blurred in others then takes its colour from the
   sharp ones, as in focus stacking, at the cost of a plain ray step (see defocus.patch_every).
   The floor f keeps what no photo has in focus (a far background) trained on its blurred colour
-  rather than left to drift. With defocus.focus_weight_relative, r is measured from the least
-  radius any photo gives the point (its sharpest view), so a point no photo has sharp, or a
-  capture with no blur, trains on its least-blurred photos at full weight.
+  rather than left to drift.
   """
   d = config.defocus
-  relative = d.get("focus_weight_relative", False)
 
   def term(params, key, data, batch):
     cam = batch["cam"]
@@ -154,13 +129,8 @@ def focus_ray_term(model, config, image_size=None):
     lens = jax.lax.stop_gradient(params["lens"])
     inv_s = lens_lib.inv_focus(jax.tree.map(lambda a: a[cam], lens), data["near"][cam],
                                data["far"][cam])
-    depth = jax.lax.stop_gradient(out["depth"])
-    r = blur.coc_radius(1.0 / depth, lens_lib.kappa(lens)[cam], inv_s)
-    if relative:
-      r_all, inside = radius_in_every_view(rays.origins + depth[:, None] * rays.directions, data,
-                                           lens, image_size)
-      r_min = jnp.min(jnp.where(inside, r_all, jnp.inf), axis=-1)
-      r = jnp.maximum(r - jnp.minimum(r_min, r), 0.0)
+    r = blur.coc_radius(1.0 / jax.lax.stop_gradient(out["depth"]),
+                        lens_lib.kappa(lens)[cam], inv_s)
     floor = d.get("focus_weight_floor", 0.0)
     w = floor + (1.0 - floor) / (1.0 + (r / d.focus_weight_radius) ** d.focus_weight_power)
     rgb = appearance.as_photographed(params, cam, out["rgb"])

@@ -49,7 +49,7 @@ def make_loss(kind, model, config, residual=None, image_size=None):
   if kind == "ray":
     term_fn, priors = ray_term(model), ray_priors(model, config)
   elif kind == "focus_ray":
-    term_fn, priors = defocus_losses.focus_ray_term(model, config, image_size), ray_priors(model, config)
+    term_fn, priors = defocus_losses.focus_ray_term(model, config), ray_priors(model, config)
   elif kind == "patch":
     term_fn, priors = defocus_losses.patch_term(model, residual, config, image_size), []
   else:
