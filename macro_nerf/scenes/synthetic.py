@@ -12,6 +12,8 @@ lens.json, poses_bounds.npy, transforms.json); every `hold`-th view is a sharp h
 Internally cameras are OpenCV c2w (columns: right, down, forward, centre); files get the LLFF and
 OpenGL conventions.
 """
+import concurrent.futures
+import contextlib
 import json
 import math
 import os
@@ -257,8 +259,9 @@ def look_at(position, target):
   return np.stack([right, down, fwd, position], axis=1)
 
 
-def camera_positions(num_views, layout, target):
-  """Camera centres: a small arc/grid in front ("forward") or a ring at 30 deg ("orbit").
+def camera_positions(num_views, layout, target, distance=1.0):
+  """Camera centres: a small arc/grid in front ("forward") or a ring at 30 deg ("orbit"), at
+  `distance` times the usual distance from the target (< 1: a close-up).
 
   The lowest elevation keeps the horizon out of the picture, so every pixel sees ground or an
   object and depth is finite everywhere.
@@ -268,11 +271,11 @@ def camera_positions(num_views, layout, target):
   if layout == "forward":
     az = np.radians(-90.0 + 22.0 * (2.0 * frac - 1.0))
     el = np.radians(38.0 + 7.0 * np.sin(2 * np.pi * 2.5 * frac))
-    dist = 4.0 + 0.35 * np.cos(2 * np.pi * 1.5 * frac)
+    dist = distance * (4.0 + 0.35 * np.cos(2 * np.pi * 1.5 * frac))
   elif layout == "orbit":
     az = 2 * np.pi * i / num_views
     el = np.full(num_views, np.radians(30.0))
-    dist = np.full(num_views, 4.5)
+    dist = np.full(num_views, 4.5 * distance)
   else:
     raise ValueError(f"layout must be 'forward' or 'orbit', got {layout!r}")
   return target + np.stack([dist * np.cos(el) * np.cos(az), dist * np.cos(el) * np.sin(az),
@@ -373,17 +376,35 @@ def render_view(scene, c2w, focal, width, height, *, focus, aperture, samples, s
 
 # --------------------------------------------------------------------------------- the scene
 
-def draw_lens(rng, depth, focal, width):
+def draw_lens(rng, depth, focal, width, blur_px=None, focus_pct=None, fixed_aperture=False):
   """Per-view focus distance and aperture radius (world units), drawn from the depth map.
 
-  Focus lies between the 20th and 80th depth percentile; the aperture makes the blur radius
-  kappa * |1/z - 1/s| reach 2-5 px (at 80 px width, scaled with width) at the depth extremes.
+  Focus lies between the 20th and 80th depth percentile, or at percentile `focus_pct` (a focus
+  bracket). The aperture makes the blur radius kappa * |1/z - 1/s| reach a value drawn from
+  `blur_px` (lo, hi) pixels at the depth extreme farthest from focus (None: 2-5 px at 80 px
+  width, scaled with width). With `fixed_aperture` the drawn value is the radius across the whole
+  depth range (the nearest point when focused on the farthest), so the aperture does not depend
+  on where the photo is focused, as in a macro focus bracket shot at one f-number.
   """
   z = depth[np.isfinite(depth)]
-  s = rng.uniform(np.percentile(z, 20), np.percentile(z, 80))
-  r_max = rng.uniform(2.0, 5.0) * width / 80.0
-  kappa = r_max / max(abs(1 / z.min() - 1 / s), abs(1 / z.max() - 1 / s))
+  if focus_pct is None:
+    s = rng.uniform(np.percentile(z, 20), np.percentile(z, 80))
+  else:
+    s = float(np.percentile(z, focus_pct))
+  lo, hi = (2.0 * width / 80.0, 5.0 * width / 80.0) if blur_px is None else blur_px
+  r = rng.uniform(lo, hi)
+  if fixed_aperture:
+    kappa = r / (1 / z.min() - 1 / z.max())
+  else:
+    kappa = r / max(abs(1 / z.min() - 1 / s), abs(1 / z.max() - 1 / s))
   return float(s), float(kappa / focal)
+
+
+def bracket_percentiles(num_views, lo, hi):
+  """Focus percentiles of a focus bracket, spread over [lo, hi] in a scrambled order (golden-ratio
+  sequence), so that neighbouring viewpoints focus at different depths."""
+  frac = (np.arange(num_views) * 0.6180339887498949) % 1.0
+  return lo + (hi - lo) * frac
 
 
 def _progress(it, enabled, total):
@@ -414,9 +435,56 @@ def _write_files(tmp, poses_cv, focal, width, height, lens_views, hold):
   (tmp / "lens.json").write_text(json.dumps(lens, indent=1))
 
 
+def _render_pair(args):
+  """(sharp, blurred or None) linear images of one view."""
+  scene, c2w, focal, width, height, lv, samples, seed, i = args
+  kw = dict(focus=lv["focus_distance"], samples=samples, seed=(seed, i))
+  sharp = render_view(scene, c2w, focal, width, height, aperture=0.0, **kw)
+  if lv["held_out_sharp"]:
+    return sharp, None
+  return sharp, render_view(scene, c2w, focal, width, height, aperture=lv["aperture_radius"], **kw)
+
+
+def _view_lenses(scene, poses, focal, width, height, hold, rng, lens_kw, pcts):
+  """Depth maps and lens.json entries of every view, drawn in view order (one rng stream)."""
+  depths, lens_views = [], []
+  for i, c2w in enumerate(poses):
+    depth = depth_map(scene, c2w, focal, width, height)
+    pct = None if pcts is None else pcts[i]
+    focus, aperture = draw_lens(rng, depth, focal, width, focus_pct=pct, **lens_kw)
+    z = depth[np.isfinite(depth)]
+    depths.append(depth)
+    lens_views.append({"file": f"{i:03d}.png", "held_out_sharp": bool(i % hold == 0),
+                       "focus_distance": focus, "aperture_radius": aperture,
+                       "coc_scale_px": focal * aperture,
+                       "near": float(0.9 * z.min()), "far": float(1.1 * z.max())})
+  return depths, lens_views
+
+
+@contextlib.contextmanager
+def _mapper(workers):
+  """map over views, in this thread or in a pool of threads (numpy releases the GIL in its
+  array operations, so views render in parallel)."""
+  if workers <= 1:
+    yield map
+    return
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    yield pool.map
+
+
 def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_samples=48, seed=0,
-                 layout="forward", progress=True, overwrite=False) -> dict:
+                 layout="forward", progress=True, overwrite=False, blur_px=None,
+                 focus_bracket=None, fixed_aperture=False, camera_distance=1.0,
+                 workers=1) -> dict:
   """Render the synthetic scene into `out_dir` (same format as the development scenes).
+
+  The lens of each view comes from draw_lens: `blur_px` (lo, hi) is the range of each view's
+  largest blur radius in pixels (None: 2-5 px at 80 px width, scaled); `focus_bracket` (lo, hi)
+  depth percentiles focuses the views across that range like a macro focus bracket (None: each
+  between the 20th and 80th percentile at random); with `fixed_aperture` blur_px spans each
+  view's whole depth range, so the aperture does not depend on the focus (see draw_lens);
+  `camera_distance` < 1 brings the cameras closer (a close-up, as in macro photography).
+  `workers` > 1 renders views in that many threads (the same images).
 
   Views with index % hold == 0 are held out: their images/ file is the sharp capture. The folder
   is written beside out_dir and renamed into place at the end, so a failure leaves nothing
@@ -429,8 +497,11 @@ def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_sam
   scene = default_scene()
   focal = focal_from_width(width)
   poses = [look_at(p, scene["center"])
-           for p in camera_positions(num_views, layout, scene["center"])]
+           for p in camera_positions(num_views, layout, scene["center"], camera_distance)]
   rng = np.random.default_rng(seed)
+  pcts = None if focus_bracket is None else bracket_percentiles(num_views, *focus_bracket)
+  lens_kw = dict(blur_px=blur_px, fixed_aperture=fixed_aperture)
+  depths, lens_views = _view_lenses(scene, poses, focal, width, height, hold, rng, lens_kw, pcts)
 
   out_dir.parent.mkdir(parents=True, exist_ok=True)
   tmp = out_dir.parent / f".{out_dir.name}.tmp{os.getpid()}"
@@ -439,26 +510,18 @@ def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_sam
   try:
     for sub in ("images", "images_sharp", "depth"):
       (tmp / sub).mkdir(parents=True)
-    lens_views = []
-    for i in _progress(range(num_views), progress, num_views):
-      c2w, name = poses[i], f"{i:03d}"
-      depth = depth_map(scene, c2w, focal, width, height)
-      focus, aperture = draw_lens(rng, depth, focal, width)
-      held = i % hold == 0
-      kw = dict(focus=focus, samples=lens_samples, seed=(seed, i))
-      sharp = render_view(scene, c2w, focal, width, height, aperture=0.0, **kw)
-      _write_png(tmp / "images_sharp" / f"{name}.png", sharp)
-      if held:
-        shutil.copyfile(tmp / "images_sharp" / f"{name}.png", tmp / "images" / f"{name}.png")
-      else:
-        blurred = render_view(scene, c2w, focal, width, height, aperture=aperture, **kw)
-        _write_png(tmp / "images" / f"{name}.png", blurred)
-      np.save(tmp / "depth" / f"{name}.npy", depth.astype(np.float32))
-      z = depth[np.isfinite(depth)]
-      lens_views.append({"file": f"{name}.png", "held_out_sharp": bool(held),
-                         "focus_distance": focus, "aperture_radius": aperture,
-                         "coc_scale_px": focal * aperture,
-                         "near": float(0.9 * z.min()), "far": float(1.1 * z.max())})
+    jobs = [(scene, poses[i], focal, width, height, lens_views[i], lens_samples, seed, i)
+            for i in range(num_views)]
+    with _mapper(workers) as pmap:
+      for i, (sharp, blurred) in enumerate(_progress(pmap(_render_pair, jobs), progress,
+                                                     num_views)):
+        name = f"{i:03d}.png"
+        _write_png(tmp / "images_sharp" / name, sharp)
+        if blurred is None:
+          shutil.copyfile(tmp / "images_sharp" / name, tmp / "images" / name)
+        else:
+          _write_png(tmp / "images" / name, blurred)
+        np.save(tmp / "depth" / f"{i:03d}.npy", depths[i].astype(np.float32))
     _write_files(tmp, poses, focal, width, height, lens_views, hold)
     if out_dir.exists():
       old = out_dir.parent / f".{out_dir.name}.old{os.getpid()}"
@@ -476,4 +539,5 @@ def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_sam
           "transforms": str(out_dir / "transforms.json"), "num_views": num_views,
           "width": width, "height": height, "focal_px": focal, "hold": hold,
           "held_out": [i for i in range(num_views) if i % hold == 0], "layout": layout,
-          "seed": seed}
+          "seed": seed, "blur_px": blur_px, "focus_bracket": focus_bracket,
+          "fixed_aperture": fixed_aperture, "camera_distance": camera_distance}
