@@ -4,11 +4,13 @@ Renders a small synthetic macro scene with the project's own thin-lens ray trace
 (macro_nerf/scenes/synthetic.py): every photo has a shallow depth of field, focused at a different
 depth (a focus bracket). Trains configs/demo.py on the blurred photos (defocus model on), renders
 the training views sharp, and writes side_by_side.png (blurred input | deblurred | truth | learned
-depth for a fixed choice of views, PSNRs against the true sharp images) and summary.json (every
-training view's figures, the learned focus against the true one, wall times).
+depth for a fixed choice of views, PSNRs against the true sharp images), every view deblurred in
+deblurred/, and summary.json (every training view's figures, the learned lens against the true
+one, wall times). Checks every training view, not only the shown ones, against its photo.
 """
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -16,19 +18,25 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image, ImageDraw, ImageFont
 
-from macro_nerf import config_files, image_utils, parallel
+from macro_nerf import cli, config_files, image_utils, parallel
 from macro_nerf.defocus import lens as lens_lib
 from macro_nerf.nerf import render
 from macro_nerf.nerf.model import model_params
 from macro_nerf.scenes import synthetic
 from macro_nerf.training.loop import train
 
-# The scene: 9 viewpoints at 200x150 (views 000 and 008 held out, sharp, as novel views), each
-# photo's largest blur radius 6.5-7.5 px (within the demo config's 8 px margin), focused between
-# the 5th and 95th depth percentile; 16 lens samples per pixel (Monte-Carlo noise ~38 dB).
-SCENE = {"num_views": 9, "width": 200, "height": 150, "hold": 8, "lens_samples": 16, "seed": 0,
-         "blur_px": [6.5, 7.5], "focus_bracket": [5.0, 95.0]}
-SHOWN = ("001.png", "003.png", "005.png")  # the picture's rows: a fixed choice, not the best
+# The scene: a close-up (cameras at 0.75 of the default distance) from 9 viewpoints at 120x90,
+# views 000 and 008 held out as sharp novel views. Every photo has the same shallow depth of field
+# (a blur of 9-10 px across its depth range, ~4-9 px at its nearest or farthest point) and is
+# focused at a different depth, from the 5th to the 95th percentile: a macro focus bracket.
+# 32 lens samples per pixel.
+SCENE = {"num_views": 9, "width": 120, "height": 90, "hold": 8, "lens_samples": 32, "seed": 0,
+         "blur_px": [9.0, 10.0], "focus_bracket": [5.0, 95.0], "fixed_aperture": True,
+         "camera_distance": 0.75}
+# The picture's rows: every third training view along the camera arc (a fixed choice, which
+# includes the view whose input is sharpest); every training view's figures are printed.
+SHOWN = ("001.png", "004.png", "007.png")
+ZOOM = 2  # panels shown at 2x (pixel repetition: every pixel as rendered), 240 px wide
 LABEL_PX = 14  # caption font size
 
 
@@ -48,7 +56,7 @@ def make_scene(scene_dir, progress):
   t = time.time()
   print(f"rendering the synthetic scene into {scene_dir} ...", flush=True)
   kw = dict(SCENE, blur_px=tuple(SCENE["blur_px"]), focus_bracket=tuple(SCENE["focus_bracket"]))
-  synthetic.render_scene(scene_dir, progress=progress, overwrite=True, **kw)
+  synthetic.render_scene(scene_dir, progress=progress, overwrite=True, workers=2, **kw)
   with open(os.path.join(scene_dir, "demo_scene.json"), "w") as f:
     json.dump(SCENE, f, indent=1)
   return time.time() - t
@@ -97,11 +105,15 @@ def depth_error(depth, true_depth):
   return float(np.median(np.abs(depth[ok] - true_depth[ok]) / true_depth[ok]))
 
 
-def focus_errors(lens_file, learned):
-  """Relative error of each learned focus distance against the scene's true one (lens.json)."""
+def lens_table(lens_file, learned):
+  """Each training view's learned focus distance and kappa beside the true ones (lens.json; world
+  units, kappa in pixels x world units), and the focus's relative error."""
   with open(lens_file) as f:
-    true = {v["file"]: v["focus_distance"] for v in json.load(f)["views"]}
-  return {n: abs(v["focus_distance"] - true[n]) / true[n] for n, v in learned.items()}
+    true = {v["file"]: v for v in json.load(f)["views"]}
+  return {n: {"focus": v["focus_distance"], "true_focus": true[n]["focus_distance"],
+              "focus_rel_err": abs(v["focus_distance"] / true[n]["focus_distance"] - 1.0),
+              "kappa": v["kappa"], "true_kappa": true[n]["coc_scale_px"]}
+          for n, v in learned.items()}
 
 
 def _font(size):
@@ -110,6 +122,11 @@ def _font(size):
     return ImageFont.load_default(size=size)
   except TypeError:
     return ImageFont.load_default()
+
+
+def zoom(img):
+  """img enlarged ZOOM times by pixel repetition (no interpolation: the pixels as rendered)."""
+  return np.repeat(np.repeat(np.asarray(img, np.float32), ZOOM, 0), ZOOM, 1)
 
 
 def labelled(img, text, font):
@@ -121,24 +138,33 @@ def labelled(img, text, font):
 
 def picture_row(name, figs, images, depth_err, font):
   """One view: input | deblurred | truth | learned depth, captioned, 4 px gaps."""
-  inp, deb, gt, depth = images
+  inp, deb, gt = [zoom(x) for x in images[:3]]
+  depth = zoom(image_utils.colorize_depth(images[3]))
   gap = np.ones((inp.shape[0] + LABEL_PX + 6, 4, 3), np.float32)
   stem = os.path.splitext(name)[0]
   panels = [labelled(inp, f"{stem} input  {figs['input_psnr']:.1f} dB", font),
             labelled(deb, f"deblurred  {figs['deblurred_psnr']:.1f} dB", font),
             labelled(gt, "truth (sharp)", font),
-            labelled(image_utils.colorize_depth(depth), f"depth  err {100 * depth_err:.1f}%",
-                     font)]
+            labelled(depth, f"learned depth  err {100 * depth_err:.1f}%", font)]
   parts = []
   for p in panels:
     parts += [p, gap]
   return np.concatenate(parts[:-1], 1)
 
 
-def write_picture(path, rows):
-  """Rows stacked with 4 px gaps, written as PNG."""
+def header(width, lines, font):
+  """A caption block (H, width, 3) of text lines above the picture."""
+  strip = Image.new("RGB", (width, len(lines) * (LABEL_PX + 4) + 6), (0, 0, 0))
+  draw = ImageDraw.Draw(strip)
+  for k, line in enumerate(lines):
+    draw.text((4, 3 + k * (LABEL_PX + 4)), line, fill=(255, 255, 255), font=font)
+  return np.asarray(strip, np.float32) / 255.0
+
+
+def write_picture(path, rows, lines, font):
+  """The caption lines, then the rows, with 4 px gaps, written as PNG."""
   gap = np.ones((4, rows[0].shape[1], 3), np.float32)
-  parts = []
+  parts = [header(rows[0].shape[1], lines, font), gap]
   for r in rows:
     parts += [r, gap]
   image_utils.save_png(path, np.concatenate(parts[:-1], 0))
@@ -155,7 +181,7 @@ def score(scene, renders, scene_dir):
   return views, depth_err
 
 
-def summarise(scene, views, depth_err, focus_err, times, train_summary, paths):
+def summarise(scene, views, depth_err, lens, times, train_summary, paths):
   """The demo's figures as one JSON-able dict."""
   train_names = [scene.names[i] for i in scene.train_idx]
   train_views = {n: views[n] for n in train_names}
@@ -166,11 +192,12 @@ def summarise(scene, views, depth_err, focus_err, times, train_summary, paths):
                       for i in scene.test_idx if scene.names[i] in views},
       "mean_input_psnr": float(np.mean([v["input_psnr"] for v in train_views.values()])),
       "mean_deblurred_psnr": float(np.mean([v["deblurred_psnr"] for v in train_views.values()])),
-      "worst_gain_db": float(min(gains)), "views_worse_than_input_by_0.5db":
-          [n for n, v in train_views.items() if v["gain_db"] < -0.5],
+      "worst_gain_db": float(min(gains)),
+      "worst_view": min(train_views, key=lambda n: train_views[n]["gain_db"]),
+      "views_worse_than_input_by_0.5db": [n for n, v in train_views.items() if v["gain_db"] < -0.5],
       "depth_rel_err_median": float(np.median([depth_err[n] for n in train_names])),
-      "focus_rel_err": focus_err,
-      "focus_rel_err_median": float(np.median(list(focus_err.values()))),
+      "lens": lens, "focus_rel_err_median":
+          float(np.median([v["focus_rel_err"] for v in lens.values()])) if lens else None,
       "shown_views": list(SHOWN), "train_steps": train_summary["steps"],
       "wall_s": times, **paths}
 
@@ -188,8 +215,9 @@ def run(workdir, steps=None, progress=True, overrides=None):
   times = {"scene_s": make_scene(scene_dir, progress)}
   config = demo_config(scene_dir, steps, overrides)
   t = time.time()
-  scene, model, state, summary = train(config, os.path.join(workdir, "run"), progress=progress,
-                                       overwrite=True)
+  run_dir = os.path.join(workdir, "run")
+  shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run every time (the scene is kept)
+  scene, model, state, summary = train(config, run_dir, progress=progress)
   times.update(setup_s=time.time() - t - summary["wall_s"], compile_s=summary["compile_s"],
                train_s=summary["wall_s"] - summary["compile_s"])
   t = time.time()
@@ -197,7 +225,7 @@ def run(workdir, steps=None, progress=True, overrides=None):
   renders = render_views(scene, model, state, idx, config.eval.chunk)
   times["render_s"] = time.time() - t
   views, depth_err = score(scene, renders, scene_dir)
-  focus_err = focus_errors(os.path.join(scene_dir, "lens.json"), _learned_lens(scene, state))
+  lens = lens_table(os.path.join(scene_dir, "lens.json"), _learned_lens(scene, state))
   font = _font(LABEL_PX)
   by_name = {scene.names[i]: i for i in idx}
   rows = [picture_row(n, views[n], (scene.images[by_name[n]], renders[by_name[n]][0],
@@ -206,7 +234,15 @@ def run(workdir, steps=None, progress=True, overrides=None):
   paths = {"picture": os.path.join(workdir, "side_by_side.png"),
            "deblurred_dir": os.path.join(workdir, "deblurred"),
            "summary": os.path.join(workdir, "summary.json")}
-  write_picture(paths["picture"], rows)
+  lines = [f"macro_nerf demo: blurred photos of a focus bracket | the sharp field trained from them "
+           f"({summary['steps']} steps, "
+           f"{'lens learned' if summary.get('lens_trained') else 'lens never trained'})",
+           "| the true sharp image | the learned depth (near = bright). PSNR against the true sharp "
+           "image.",
+           "Rows: views " + ", ".join(os.path.splitext(n)[0] for n in SHOWN) +
+           f" of {len(scene.train_idx)} (a fixed choice). Rendered at {scene.width}x{scene.height},"
+           f" shown {ZOOM}x (pixels repeated)."]
+  write_picture(paths["picture"], rows, lines, font)
   os.makedirs(paths["deblurred_dir"], exist_ok=True)
   for i, (rgb, depth) in renders.items():
     stem = os.path.splitext(scene.names[i])[0]
@@ -215,7 +251,7 @@ def run(workdir, steps=None, progress=True, overrides=None):
                          image_utils.colorize_depth(depth))
   times["total_s"] = time.time() - t0
   times["cpu_s"] = sum(os.times()[:2])  # this process's CPU seconds, all threads
-  result = summarise(scene, views, depth_err, focus_err, times, summary, paths)
+  result = summarise(scene, views, depth_err, lens, times, summary, paths)
   with open(paths["summary"], "w") as f:
     json.dump(result, f, indent=1)
   return result
@@ -223,7 +259,8 @@ def run(workdir, steps=None, progress=True, overrides=None):
 
 def report(result):
   """The lines printed at the end: every training view's figures, the lens, times, where to look."""
-  lines = ["", "view      input PSNR  deblurred PSNR  change   (dB, against the true sharp image)"]
+  lines = ["", "view      input PSNR  deblurred PSNR  change   (dB against the true sharp image; "
+           "input: the blurred photo)"]
   for n, v in result["train_views"].items():
     mark = "  *shown" if n in result["shown_views"] else ""
     lines.append(f"{n:8s}  {v['input_psnr']:10.2f}  {v['deblurred_psnr']:14.2f}  "
@@ -231,33 +268,41 @@ def report(result):
   lines.append(f"{'mean':8s}  {result['mean_input_psnr']:10.2f}  "
                f"{result['mean_deblurred_psnr']:14.2f}  "
                f"{result['mean_deblurred_psnr'] - result['mean_input_psnr']:+6.2f}")
+  worse = result["views_worse_than_input_by_0.5db"]
+  lines.append(f"least change: {result['worst_gain_db']:+.2f} dB ({result['worst_view']}); views "
+               f"worse than their photo by more than 0.5 dB: {', '.join(worse) or 'none'}")
   novel = ", ".join(f"{n} {p:.2f} dB" for n, p in result["novel_views"].items())
   if novel:
-    lines.append(f"novel views (held out, never trained on): {novel}")
-  lines.append(f"learned focus distance: median error {100 * result['focus_rel_err_median']:.1f}%"
-               f" (worst {100 * max(result['focus_rel_err'].values()):.1f}%); depth: median error "
-               f"{100 * result['depth_rel_err_median']:.1f}%")
+    lines.append(f"held-out viewpoints (sharp photos, never trained on), rendered: {novel}")
+  if result["lens"]:
+    worst = max(v["focus_rel_err"] for v in result["lens"].values())
+    lines.append(f"learned focus distance: median error {100 * result['focus_rel_err_median']:.1f}%"
+                 f" (worst {100 * worst:.1f}%); depth: median error "
+                 f"{100 * result['depth_rel_err_median']:.1f}%")
   w = result["wall_s"]
   lines.append(f"wall time {w['total_s']:.0f} s: scene {w['scene_s']:.0f} s, setup "
                f"{w['setup_s']:.0f} s, compile {w['compile_s']:.0f} s, train {w['train_s']:.0f} s "
-               f"({result['train_steps']} steps), render {w['render_s']:.0f} s")
-  lines.append(f"look at: {result['picture']}  (rows: {', '.join(result['shown_views'])}; "
-               "input | deblurred | truth | learned depth)")
+               f"({result['train_steps']} steps), render {w['render_s']:.0f} s "
+               f"(CPU {w['cpu_s']:.0f} s)")
+  lines.append(f"look at: {result['picture']}")
+  lines.append(f"         (rows: {', '.join(result['shown_views'])}; input | deblurred | truth | "
+               "learned depth)")
   lines.append(f"         {result['deblurred_dir']}/  (every view, deblurred, and its depth)")
-  lines.append(f"         {result['summary']}  (these figures)")
+  lines.append(f"         {result['summary']}  (these figures, and the learned lens per view)")
   return "\n".join(lines)
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  cli.require_output(flags.FLAGS.workdir, "--workdir")
   print(report(run(flags.FLAGS.workdir, flags.FLAGS.steps)))
 
 
 def console_main():
   flags.DEFINE_string("workdir", "macro_nerf_demo", "Where the scene and the run go.")
   flags.DEFINE_integer("steps", None, "Override the demo's training steps.")
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser(__doc__))
 
 
 if __name__ == "__main__":
