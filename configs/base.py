@@ -39,14 +39,17 @@ def get_config():
   c.defocus.margin = 8  # rendered around each patch; radii above margin - softness/2 are clipped
   c.defocus.softness = 1.0  # width of the disk's edge ramp, pixels
   c.defocus.normalize = True  # divide by the weight each pixel receives (flat stays flat)
-  # Plain ray steps first (at most a quarter of the run); then focus := median rendered depth.
+  # Plain ray steps first; then focus := median rendered depth. A lens fitted to a field that is
+  # still far from converged takes its errors for blur (docs/experiments.md).
   c.defocus.warmup_steps = 300
+  c.defocus.warmup_fraction = 0.5  # at most this fraction of train.max_steps
   # After the warm-up every k-th step is a patch step, the others focus-weighted ray steps (a
   # point takes its colour from the photos that have it in focus); 0: focus rays only; 1: patches.
   c.defocus.patch_every = 4
   c.defocus.focus_weight_radius = 1.0  # pixels: ray weight 1 / (1 + (r / this)^power)
   c.defocus.focus_weight_power = 4.0  # higher: blurred views give way more completely
   c.defocus.focus_weight_floor = 0.0  # least weight of a ray: what no photo has sharp still trains
+  c.defocus.patch_rays = True  # patch steps also take a focus-ray step: every step trains the field
   c.defocus.patch_field_grad = False  # False: patch steps fit only lens and residual (~3x cheaper)
   c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)
   # Initial kappa: this CoC at the ends of each view's depth range; over-estimate, since training

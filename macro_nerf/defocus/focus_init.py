@@ -15,12 +15,14 @@ from macro_nerf.nerf import render
 
 
 def warmup_steps(config):
-  """The ray steps before the lens switches on: defocus.warmup_steps, but at most a quarter of
-  train.max_steps, so that a short run still trains its lens (0 without defocus)."""
+  """The ray steps before the lens switches on: defocus.warmup_steps, but at most
+  defocus.warmup_fraction of train.max_steps, so that a short run still trains its lens (0 without
+  defocus)."""
   d = config.defocus
   if not d.enabled or d.warmup_steps <= 0:
     return 0
-  return min(int(d.warmup_steps), max(int(config.train.max_steps) // 4, 1))
+  fraction = float(d.get("warmup_fraction", 0.5))
+  return min(int(d.warmup_steps), max(int(config.train.max_steps * fraction), 1))
 
 
 def lens_trained(config, step):

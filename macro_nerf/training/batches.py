@@ -33,12 +33,17 @@ class Batches:
   def __call__(self, kind, step):
     rng = step_rng(self.config.seed, step)
     if kind != "patch":
-      n, h, w = self.images.shape[:3]
-      b = random_pixels(rng, self.images, self.num_rays)
-      b.update(depth_smooth.step_batch(self.config, rng, n, h, w, self.mesh.size))
-    else:
-      b = random_patches(rng, self.images, self.num_patches, self.config.defocus.patch_size)
-      scale = self.schedule.blur_scale(step)
-      if scale is not None:
-        b["blur_scale"] = np.full(self.num_patches, scale, np.float32)
+      return parallel.shard_batch(self._rays(rng), self.mesh)
+    b = random_patches(rng, self.images, self.num_patches, self.config.defocus.patch_size)
+    scale = self.schedule.blur_scale(step)
+    if scale is not None:
+      b["blur_scale"] = np.full(self.num_patches, scale, np.float32)
+    if self.config.defocus.get("patch_rays", False):  # the field's rays of a patch step
+      b = {"patch": b, "ray": self._rays(rng)}
     return parallel.shard_batch(b, self.mesh)
+
+  def _rays(self, rng):
+    n, h, w = self.images.shape[:3]
+    b = random_pixels(rng, self.images, self.num_rays)
+    b.update(depth_smooth.step_batch(self.config, rng, n, h, w, self.mesh.size))
+    return b

@@ -9,6 +9,7 @@ loss = data term + interlevel_weight x interlevel + distortion_weight x distorti
              penalty on the blur radius' learned residual.
 The proposal losses (interlevel, distortion) train the sampler on every kind.
 """
+import jax
 import jax.numpy as jnp
 
 from macro_nerf.defocus import losses as defocus_losses
@@ -44,7 +45,26 @@ def ray_priors(model, config):
 
 
 def make_loss(kind, model, config, residual=None, image_size=None):
-  """loss_fn(params, key, data, batch) -> (loss, stats) of one kind of step (schedule.py)."""
+  """loss_fn(params, key, data, batch) -> (loss, stats) of one kind of step (schedule.py).
+
+  With defocus.patch_rays a patch step's batch is {"patch", "ray"}: the lens fits the patches while
+  the field takes a focus-ray step on the rays, so that no step leaves the field untrained.
+  """
+  if kind == "patch" and config.defocus.get("patch_rays", False):
+    patch_loss = _single_loss("patch", model, config, residual, image_size)
+    ray_loss = _single_loss("focus_ray", model, config)
+
+    def loss_fn(params, key, data, batch):
+      k_patch, k_ray = jax.random.split(key)
+      lp, sp = patch_loss(params, k_patch, data, batch["patch"])
+      lr, sr = ray_loss(params, k_ray, data, batch["ray"])
+      return lp + lr, {**sr, **{"patch_" + k: v for k, v in sp.items()}, "loss": lp + lr}
+
+    return loss_fn
+  return _single_loss(kind, model, config, residual, image_size)
+
+
+def _single_loss(kind, model, config, residual=None, image_size=None):
   t = config.train
   if kind == "ray":
     term_fn, priors = ray_term(model), ray_priors(model, config)

@@ -18,6 +18,7 @@ def _defocus_loss_setup(path, **defocus):
   """Tiny defocus config, its initial state, the patch loss, cameras and a batch of 2 patches."""
   c = defocus_config(path)
   c.defocus.init_radius_px = 1.5
+  c.defocus.patch_rays = False  # the patch term alone (patch_rays: see the test below)
   c.defocus.update(defocus)
   scene = load_scene(c)
   model, _, state = init_state(c, scene)
@@ -60,6 +61,28 @@ def test_lens_only_patch_steps_hold_the_field(tiny_scene):
   assert all(float(np.abs(np.asarray(g)).max()) == 0 for g in jax.tree.leaves(grads["model"]))
   assert np.abs(np.asarray(grads["lens"]["focus_u"])).sum() > 0
   assert np.abs(np.asarray(grads["lens"]["log_kappa"])).sum() > 0
+
+
+def test_patch_rays_train_the_field_and_leave_the_lens_to_the_patches(tiny_scene):
+  """defocus.patch_rays: the lens gradient is the patch term's alone, the field gets the rays'."""
+  key = jax.random.PRNGKey(0)
+  state, lens_fn, data, patches = _defocus_loss_setup(tiny_scene, patch_field_grad=False)
+  _, both_fn, _, _ = _defocus_loss_setup(tiny_scene, patch_field_grad=False, patch_rays=True)
+  c = defocus_config(tiny_scene)
+  scene = load_scene(c)
+  rays = random_pixels(np.random.default_rng(1), scene.images[scene.train_idx], 64)
+  grads, stats = jax.jit(jax.grad(both_fn, has_aux=True))(
+      state.params, key, data, {"patch": patches, "ray": rays})
+  g_lens, s_lens = jax.jit(jax.grad(lens_fn, has_aux=True))(
+      state.params, jax.random.split(key)[0], data, patches)
+  for name in ("focus_u", "log_kappa"):
+    np.testing.assert_allclose(np.asarray(grads["lens"][name]), np.asarray(g_lens["lens"][name]),
+                               rtol=1e-5, atol=1e-9)
+  assert sum(float(np.abs(np.asarray(g)).sum()) for g in jax.tree.leaves(grads["model"])) > 0
+  for leaf in jax.tree.leaves(grads):
+    assert np.all(np.isfinite(leaf))
+  np.testing.assert_allclose(float(stats["patch_mse"]), float(s_lens["mse"]), rtol=1e-6)
+  assert np.isfinite(float(stats["focus_weight_mean"]))
 
 
 def test_blur_ramp_scales_the_radius_and_holds_the_lens(tiny_scene):

@@ -36,12 +36,16 @@ def test_from_config_follows_the_defocus_keys(tmp_path):
   assert StepSchedule.from_config(c) == StepSchedule(False, 0, 1, 0)
 
 
-def test_warmup_is_at_most_a_quarter_of_the_run(tmp_path):
+def test_warmup_is_at_most_a_fraction_of_the_run(tmp_path):
   c = defocus_config(str(tmp_path))
   c.defocus.warmup_steps = 300
-  for steps, warm in [(3000, 300), (1000, 250), (600, 150), (3, 1), (1, 1)]:
+  c.defocus.warmup_fraction = 0.5
+  for steps, warm in [(3000, 300), (500, 250), (400, 200), (3, 1), (1, 1)]:
     c.train.max_steps = steps
     assert warmup_steps(c) == warm == StepSchedule.from_config(c).warmup
+  c.defocus.warmup_fraction = 0.25
+  c.train.max_steps = 600
+  assert warmup_steps(c) == 150
   c.defocus.warmup_steps = 0
   assert warmup_steps(c) == 0
   c.train.max_steps, c.defocus.warmup_steps = 600, 300
