@@ -69,6 +69,7 @@ def max_diff(a, b):
 
 def main(scene_path):
   config = defocus_config(scene_path)
+  config.defocus.patch_rays = False  # the patch term alone; its field rays are the "ray" case
   scene = load_scene(config)
   one, every = parallel.make_mesh(jax.devices()[:1]), parallel.make_mesh()
   result = {"devices": every.size}

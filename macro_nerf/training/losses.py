@@ -58,7 +58,9 @@ def make_loss(kind, model, config, residual=None, image_size=None):
       k_patch, k_ray = jax.random.split(key)
       lp, sp = patch_loss(params, k_patch, data, batch["patch"])
       lr, sr = ray_loss(params, k_ray, data, batch["ray"])
-      return lp + lr, {**sr, **{"patch_" + k: v for k, v in sp.items()}, "loss": lp + lr}
+      # The ray part's mse/psnr/proposal stats, the patch part's own (lens, radius) stats.
+      stats = {**sr, **{k: v for k, v in sp.items() if k not in sr}}
+      return lp + lr, {**stats, "patch_mse": sp["mse"], "loss": lp + lr}
 
     return loss_fn
   return _single_loss(kind, model, config, residual, image_size)

@@ -63,8 +63,9 @@ def test_prior_starts_at_its_step_refits_trains_and_logs(tiny_scene, tmp_path, c
   c.prior.support_plane.min_fraction = 0.0  # a 5-step field is fog: take whatever plane it has
   _, _, state, _ = train(c, str(tmp_path / "plane"), progress=False)
   log = [json.loads(l) for l in open(tmp_path / "plane" / "train_log.jsonl")]
-  # Step 1 warms up; 2 and 4 are focus-ray steps, 3 and 5 patch steps; the plane is fit at 3.
-  assert ["above_plane" in r for r in log] == [False, False, False, True, False]
+  # Step 1 warms up; 2 and 4 are focus-ray steps, 3 and 5 patch steps (their field rays carry
+  # the prior, defocus.patch_rays); the plane is fit at 3.
+  assert ["above_plane" in r for r in log] == [False, False, True, True, True]
   assert all(np.isfinite(r["above_plane"]) for r in log if "above_plane" in r)
   fits = [l for l in capsys.readouterr().out.splitlines() if l.startswith("support plane at")]
   assert [f.split()[4].rstrip(":") for f in fits] == ["3", "5"]  # first fit, then refit

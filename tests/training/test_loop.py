@@ -72,7 +72,10 @@ def test_patch_every_mixes_focus_ray_and_patch_steps(tiny_scene, tmp_path):
   _, _, state, summary = train(c, str(tmp_path / "mixed"), progress=False)
   assert int(state.step) == 6 and set(summary["phase_steps_per_sec"]) <= {"ray", "mixed"}
   log = [json.loads(l) for l in open(tmp_path / "mixed" / "train_log.jsonl")]
-  assert ["focus_weight_mean" in r for r in log[1:]] == [True, False, True, False, True]
+  # Patch steps log the lens (and, with defocus.patch_rays, their field rays' focus weights too).
+  assert ["kappa_mean" in r for r in log[1:]] == [False, True, False, True, False]
+  assert all("focus_weight_mean" in r for r in log[1:])
+  assert all("patch_mse" in r for r in log[2::2])
   c.defocus.patch_every = 0  # focus rays only after the warm-up
   c.train.max_steps = 4
   _, _, state, summary = train(c, str(tmp_path / "rays"), progress=False)
