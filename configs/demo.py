@@ -19,6 +19,8 @@ def get_config():
   # the field (worse than no deblurring at this budget). Margin 8 px: radii up to 7.5 px are
   # modelled; the photos' blur reaches ~9.5 px at their depth extremes.
   c.defocus.patch_every = 4
+  # 1 px: every photo here is strongly blurred (the base's 2 px spares sharp photos instead).
+  c.defocus.focus_weight_radius = 1.0
   c.defocus.margin = 8
   c.defocus.warmup_steps = 150
   # 900 steps: every training view gains on its photo (least +0.4 dB; at 600 steps one view lost
