@@ -46,7 +46,7 @@ def get_config():
   # After the warm-up every k-th step is a patch step, the others focus-weighted ray steps (a
   # point takes its colour from the photos that have it in focus); 0: focus rays only; 1: patches.
   c.defocus.patch_every = 4
-  c.defocus.focus_weight_radius = 2.0  # pixels: ray weight 1 / (1 + (r / this)^power)
+  c.defocus.focus_weight_radius = 3.0  # pixels: ray weight 1 / (1 + (r / this)^power)
   c.defocus.focus_weight_power = 4.0  # higher: blurred views give way more completely
   c.defocus.focus_weight_floor = 0.0  # least weight of a ray: what no photo has sharp still trains
   c.defocus.patch_rays = True  # patch steps also take a focus-ray step: every step trains the field

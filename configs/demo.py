@@ -19,7 +19,7 @@ def get_config():
   # the field (worse than no deblurring at this budget). Margin 8 px: radii up to 7.5 px are
   # modelled; the photos' blur reaches ~9.5 px at their depth extremes.
   c.defocus.patch_every = 4
-  # 1 px: every photo here is strongly blurred (the base's 2 px spares sharp photos instead).
+  # 1 px: every photo here is strongly blurred (the base's 3 px spares sharp photos instead).
   c.defocus.focus_weight_radius = 1.0
   c.defocus.margin = 8
   c.defocus.warmup_steps = 150
