@@ -129,11 +129,18 @@ def zoom(img):
   return np.repeat(np.repeat(np.asarray(img, np.float32), ZOOM, 0), ZOOM, 1)
 
 
+def caption(width, lines, font):
+  """A black block (H, width, 3) in [0, 1] holding text lines, one per LABEL_PX + 4 rows."""
+  strip = Image.new("RGB", (width, len(lines) * (LABEL_PX + 4) + 2), (0, 0, 0))
+  draw = ImageDraw.Draw(strip)
+  for k, line in enumerate(lines):
+    draw.text((4, 2 + k * (LABEL_PX + 4)), line, fill=(255, 255, 255), font=font)
+  return np.asarray(strip, np.float32) / 255.0
+
+
 def labelled(img, text, font):
   """img (H, W, 3) in [0, 1] with a caption strip on top."""
-  strip = Image.new("RGB", (img.shape[1], LABEL_PX + 6), (0, 0, 0))
-  ImageDraw.Draw(strip).text((4, 2), text, fill=(255, 255, 255), font=font)
-  return np.concatenate([np.asarray(strip, np.float32) / 255.0, img], 0)
+  return np.concatenate([caption(img.shape[1], [text], font), img], 0)
 
 
 def picture_row(name, figs, images, depth_err, font):
@@ -152,19 +159,10 @@ def picture_row(name, figs, images, depth_err, font):
   return np.concatenate(parts[:-1], 1)
 
 
-def header(width, lines, font):
-  """A caption block (H, width, 3) of text lines above the picture."""
-  strip = Image.new("RGB", (width, len(lines) * (LABEL_PX + 4) + 6), (0, 0, 0))
-  draw = ImageDraw.Draw(strip)
-  for k, line in enumerate(lines):
-    draw.text((4, 3 + k * (LABEL_PX + 4)), line, fill=(255, 255, 255), font=font)
-  return np.asarray(strip, np.float32) / 255.0
-
-
 def write_picture(path, rows, lines, font):
   """The caption lines, then the rows, with 4 px gaps, written as PNG."""
   gap = np.ones((4, rows[0].shape[1], 3), np.float32)
-  parts = [header(rows[0].shape[1], lines, font), gap]
+  parts = [caption(rows[0].shape[1], lines, font), gap]
   for r in rows:
     parts += [r, gap]
   image_utils.save_png(path, np.concatenate(parts[:-1], 0))
