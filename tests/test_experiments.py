@@ -37,3 +37,36 @@ def test_depth_accuracy_experiment(tiny_run, tiny_scene, tmp_path):
                         str(tmp_path), wd], capture_output=True, text=True)
   assert res.returncode != 0
   assert res.stderr.strip().splitlines()[-1].startswith(os.path.join(str(tmp_path), "depth"))
+
+
+def test_side_by_side_experiment(tmp_path):
+  """experiments/side_by_side.py: its PSNRs and Laplacian variances match float64 references on
+  the images it read, the sheet is written, and a run that was not evaluated is a one-line error."""
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  scene, wd = tmp_path / "scene", tmp_path / "wd"
+  for d in ("images", "images_sharp", "wd/eval/train_deblur"):
+    (tmp_path / d if d.startswith("wd") else scene / d).mkdir(parents=True)
+  imgs = {k: rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for k in ("photo", "sharp", "run")}
+  Image.fromarray(imgs["photo"]).save(scene / "images" / "v0.png")
+  Image.fromarray(imgs["sharp"]).save(scene / "images_sharp" / "v0.png")
+  Image.fromarray(imgs["run"]).save(wd / "eval" / "train_deblur" / "v0.png")
+  script = os.path.join(REPO, "experiments", "side_by_side.py")
+  out = tmp_path / "sheet.png"
+  res = subprocess.run([sys.executable, script, str(scene), str(out), f"--run=ours:{wd}",
+                        "--scale=2"], capture_output=True, text=True, check=True)
+  rows = [json.loads(line) for line in res.stdout.strip().splitlines()]
+  sharp = imgs["sharp"].astype(np.float64) / 255
+  for row in rows[:-1]:
+    img = imgs[{"truth": "sharp", "ours": "run"}.get(row["image"], row["image"])] / 255.0
+    y = 255 * (0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2])
+    lap = [y[i - 1, j] + y[i + 1, j] + y[i, j - 1] + y[i, j + 1] - 4 * y[i, j]
+           for i in range(1, 11) for j in range(1, 15)]
+    assert row["laplacian_var"] == pytest.approx(np.var(lap), abs=0.1)
+    if row["image"] != "truth":
+      assert row["psnr"] == pytest.approx(-10 * np.log10(np.mean((img - sharp) ** 2)), abs=0.01)
+  assert [r["image"] for r in rows[:-1]] == ["photo", "ours", "truth"]
+  assert Image.open(out).size == (3 * 32, 24 + 16)
+  res = subprocess.run([sys.executable, script, str(scene), str(out),
+                        f"--run=x:{tmp_path}", "--views=v0"], capture_output=True, text=True)
+  assert res.returncode != 0 and "does not exist" in res.stderr.strip().splitlines()[-1]
