@@ -6,6 +6,7 @@ import orbax.checkpoint as ocp
 
 from macro_nerf import parallel
 from macro_nerf.data.scene import load_scene
+from macro_nerf.nerf.pose_refine import refined_scene
 from macro_nerf.training.state import init_state
 from macro_nerf.training.workdir import load_config
 
@@ -27,7 +28,8 @@ def restore_latest(mgr, state):
 
 def load_run(workdir, mesh=None):
   """Config, scene, model and the newest checkpoint's state of a training workdir (restored
-  replicated over the mesh, whatever device count wrote it)."""
+  replicated over the mesh, whatever device count wrote it); training photos at their learned
+  poses when the run refined them."""
   config = load_config(workdir)
   scene = load_scene(config)
   model, _, state = init_state(config, scene)
@@ -37,4 +39,6 @@ def load_run(workdir, mesh=None):
   mgr.close()
   if restored is None:
     raise FileNotFoundError(f"{workdir}: no checkpoint found; train first")
+  if "pose" in restored.params:
+    scene = refined_scene(scene, {"pose": parallel.to_host(restored.params["pose"])})
   return config, scene, model, restored

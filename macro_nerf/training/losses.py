@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from macro_nerf.defocus import losses as defocus_losses
 from macro_nerf.image_utils import linear_to_srgb
-from macro_nerf.nerf import appearance, render
+from macro_nerf.nerf import appearance, pose_refine, render
 from macro_nerf.nerf.model import model_params, proposal_losses
 from macro_nerf.priors import depth_smooth, support_plane
 
@@ -78,6 +78,7 @@ def _single_loss(kind, model, config, residual=None, image_size=None):
     raise ValueError(f"unknown step kind {kind!r}")
 
   def loss_fn(params, key, data, batch):
+    data = pose_refine.refined_data(params, data)  # training photos at their learned poses
     term = term_fn(params, key, data, batch)
     inter, dist = proposal_losses(term["levels"])
     loss = term["mse"] + t.interlevel_weight * inter + t.distortion_weight * dist

@@ -9,7 +9,7 @@ import optax
 
 from macro_nerf.defocus import lens as lens_lib
 from macro_nerf.defocus.residual import init_residual, residual_from_config
-from macro_nerf.nerf import appearance
+from macro_nerf.nerf import appearance, pose_refine
 from macro_nerf.nerf.model import model_from_config
 from macro_nerf.nerf.render import dummy_rays
 
@@ -33,25 +33,30 @@ def schedule(config, lr_init=None, lr_final=None):
 
 
 def make_optimizer(config):
-  """Adam with global-norm clipping; the lens parameters get their own learning rate."""
-  field_tx = optax.chain(optax.clip_by_global_norm(config.train.grad_clip),
+  """Adam with global-norm clipping; the lens and the pose corrections get their own rates."""
+  t = config.train
+  field_tx = optax.chain(optax.clip_by_global_norm(t.grad_clip),
                          optax.adam(schedule(config), b1=0.9, b2=0.99, eps=1e-15))
-  if not config.defocus.enabled:
+  groups = {}
+  if config.defocus.enabled:
+    d = config.defocus
+    groups["lens"] = (optax.adam(schedule(config, d.lens_lr_init, d.lens_lr_final), b1=0.9,
+                                 b2=0.99) if d.learn_lens else optax.set_to_zero())
+  if t.get("pose_refine", False):
+    groups["pose"] = optax.adam(schedule(config, t.pose_lr_init, t.pose_lr_final), b1=0.9,
+                                b2=0.99)
+  if not groups:
     return field_tx
-  d = config.defocus
-  if d.learn_lens:
-    lens_tx = optax.adam(schedule(config, d.lens_lr_init, d.lens_lr_final), b1=0.9, b2=0.99)
-  else:
-    lens_tx = optax.set_to_zero()
-  labels = lambda params: {k: ("lens" if k == "lens" else "field") for k in params}
-  return optax.multi_transform({"field": field_tx, "lens": lens_tx}, labels)
+  labels = lambda params: {k: (k if k in groups else "field") for k in params}
+  return optax.multi_transform({"field": field_tx, **groups}, labels)
 
 
 def init_state(config, scene):
   """Model, optimiser and the initial TrainState (deterministic in config.seed).
 
   With defocus on, params = {"model", "lens", "residual"} (+ "appearance" with
-  model.appearance); otherwise the model's own tree, or {"model", "appearance"}.
+  model.appearance, "pose" with train.pose_refine); otherwise the model's own tree, or "model"
+  with those that are on.
   """
   model = model_from_config(config, scene)
   key = jax.random.PRNGKey(config.seed)
@@ -65,6 +70,8 @@ def init_state(config, scene):
              "residual": init_residual(residual, jax.random.fold_in(key, 1))}
   if config.model.get("appearance", False):
     parts["appearance"] = appearance.init_codes(len(idx))
+  if config.train.get("pose_refine", False):
+    parts["pose"] = pose_refine.init_deltas(len(idx))
   if parts:
     params = {"model": params, **parts}
   tx = make_optimizer(config)
