@@ -99,7 +99,7 @@ RULES = {
     "train.lr_final": POSITIVE, "train.warmup_steps": OFF_OR_COUNT, "train.grad_clip": POSITIVE,
     "train.interlevel_weight": NON_NEGATIVE, "train.distortion_weight": NON_NEGATIVE,
     "train.log_every": COUNT, "train.checkpoint_every": COUNT, "train.keep_checkpoints": COUNT,
-    "train.max_bad_steps": COUNT,
+    "train.max_bad_steps": COUNT, "train.pose_lr_init": POSITIVE, "train.pose_lr_final": POSITIVE,
     "prior.depth_smooth.weight": NON_NEGATIVE, "prior.depth_smooth.patches": COUNT,
     "prior.depth_smooth.size": integer(3),  # second differences need three pixels
     "prior.support_plane.weight": NON_NEGATIVE, "prior.support_plane.start": OFF_OR_COUNT,
