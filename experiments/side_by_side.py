@@ -35,10 +35,6 @@ def laplacian_variance(img):
   return float(lap.var())
 
 
-def psnr(a, b):
-  return float(-10.0 * np.log10(np.mean((a - b) ** 2)))
-
-
 def main(argv):
   if len(argv) != 3:
     sys.exit("usage: side_by_side.py SCENE OUT.png --run=LABEL:WORKDIR ...")
@@ -60,7 +56,7 @@ def main(argv):
       cells.append((label, image_utils.load_rgb(path)[:photo.shape[0], :photo.shape[1]]))
     cells.append(("truth", sharp))
     for label, img in cells:
-      score = None if label == "truth" else round(psnr(img, sharp), 2)
+      score = None if label == "truth" else round(image_utils.psnr(img, sharp), 2)
       print(json.dumps({"view": stem, "image": label, "psnr": score,
                         "laplacian_var": round(laplacian_variance(img), 1)}))
     if _CROP.value:

@@ -52,13 +52,10 @@ def refined_data(params, data):
   return {**data, "c2w": apply(data["c2w"], centred(params["pose"]))}
 
 
-def refined_scene(scene, params):
-  """The scene with its training photos at their learned poses (renders of training views then
-  line up with the photos); the held-out views keep theirs."""
-  if "pose" not in params:
-    return scene
-  deltas = np.asarray(params["pose"], np.float64)
-  deltas = deltas - deltas.mean(axis=0, keepdims=True)
+def refined_scene(scene, deltas):
+  """The scene with its training photos at their learned poses, deltas (N_train, 6) as trained
+  (renders of training views then line up with the photos); the held-out views keep theirs."""
   c2w = np.array(scene.c2w, np.float64)
-  c2w[scene.train_idx] = apply(c2w[scene.train_idx], deltas, xnp=np)
+  c2w[scene.train_idx] = apply(c2w[scene.train_idx],
+                               centred(np.asarray(deltas, np.float64)), xnp=np)
   return dataclasses.replace(scene, c2w=c2w.astype(np.float32))

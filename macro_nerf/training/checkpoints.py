@@ -40,5 +40,5 @@ def load_run(workdir, mesh=None):
   if restored is None:
     raise FileNotFoundError(f"{workdir}: no checkpoint found; train first")
   if "pose" in restored.params:
-    scene = refined_scene(scene, {"pose": parallel.to_host(restored.params["pose"])})
+    scene = refined_scene(scene, parallel.to_host(restored.params["pose"]))
   return config, scene, model, restored
