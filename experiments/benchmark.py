@@ -13,7 +13,8 @@ the same global batch (train.batch_size is per device: it is divided by the coun
 steps/s for each; `--eval=false` skips the evaluation. `--curve_every=N` also evaluates the
 held-out views every N steps (same schedule as the full run) and writes ROOT/curves.json and, with
 matplotlib, ROOT/curves.png: PSNR against training wall seconds per mode. Per mode: steady-state steps/s and rays/s of every kind of
-step (compile excluded), compile seconds, wall time, held-out PSNR/SSIM and, when the scene has
+step (compile excluded), evaluation's forward-only rays/s now and as before beside training's
+(`eval_vs_train_rays`), compile seconds, wall time, held-out PSNR/SSIM and, when the scene has
 images_sharp, the PSNR of the deblurred training views. Peak RSS is the process's maximum so far.
 The last line is one JSON object with every mode and, for defocus, `step_cost_vs_ray`: the cost of
 each kind of defocus step (patch, focus_ray, or "mixed" for the default alternation) relative to the
@@ -26,15 +27,20 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from macro_nerf import cli  # noqa: E402
+from macro_nerf import cli, parallel  # noqa: E402
 from macro_nerf.export.evaluation import evaluate  # noqa: E402
+from macro_nerf.nerf import render  # noqa: E402
+from macro_nerf.nerf.model import model_params  # noqa: E402
+from macro_nerf.training.checkpoints import load_run  # noqa: E402
 from macro_nerf.training.loop import train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config name or file.", lock_config=True)
@@ -42,6 +48,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Root for the runs (default: a t
 _MODES = flags.DEFINE_list("modes", [], "Any of defocus, naive, oracle (default: the config as is).")
 _DEVICES = flags.DEFINE_list("devices", [], "Device counts to compare, e.g. 1,4 (one process each).")
 _EVAL = flags.DEFINE_bool("eval", True, "Evaluate after training (PSNR/SSIM).")
+_EVAL_SPEED = flags.DEFINE_integer("eval_speed_views", 3, "Views rendered to time evaluation "
+                                   "(render only), now and as before (0: skip).")
 _CURVE = flags.DEFINE_integer("curve_every", 0, "Also record held-out PSNR every N steps against "
                               "training wall seconds (quality-versus-time curves).")
 
@@ -97,6 +105,30 @@ def step_costs(phases):
   return {k: phases["ray"] / v for k, v in phases.items() if k != "ray"}
 
 
+def eval_speed(wd, views):
+  """Forward-only render throughput of a trained run (rays/s, no file writes): as evaluation runs
+  now (config eval.chunk, parallel.CHUNK_WORKERS chunks in flight) and as before (4096-ray chunks,
+  one at a time), on the first `views` views."""
+  config, scene, model, state = load_run(wd)
+  params = model_params(state.params)
+  data = render.device_data(scene, np.arange(len(scene.names)))
+  out = {}
+  for name, chunk, workers in (("before", 4096, 1), ("now", config.eval.chunk, None)):
+    fn = render.make_render_fn(model)
+    cols = lambda i: (np.full(scene.height * scene.width, i, np.int32),) + tuple(
+        a.reshape(-1).astype(np.float32) for a in np.meshgrid(
+            np.arange(scene.width), np.arange(scene.height), indexing="xy"))
+    go = lambda i: parallel.map_chunks(lambda c, x, y: fn(params, data, c, x, y), cols(i), chunk,
+                                       fn.mesh, workers)
+    go(0)  # compile
+    t = time.time()
+    for i in range(views):
+      go(i % len(scene.names))
+    out[name] = views * scene.height * scene.width / (time.time() - t)
+  return {"eval_rays_per_sec": out["now"], "eval_rays_per_sec_before": out["before"],
+          "eval_chunk": config.eval.chunk, "eval_workers": parallel.CHUNK_WORKERS}
+
+
 def run_one(config, wd):
   curve = None
   if _CURVE.value:
@@ -105,13 +137,18 @@ def run_one(config, wd):
     _, _, _, summary = train(config, wd, progress=False)
   metrics = evaluate(wd, progress=False) if _EVAL.value else {}
   phases = summary["phase_steps_per_sec"]
+  rays = (summary["steps_per_sec"] or 0) * summary["global_batch"]
+  speed = eval_speed(wd, _EVAL_SPEED.value) if _EVAL_SPEED.value else {}
+  if speed and rays:
+    speed["eval_vs_train_rays"] = speed["eval_rays_per_sec"] / rays
+    speed["eval_vs_train_rays_before"] = speed["eval_rays_per_sec_before"] / rays
   return {
       "image_dir": config.data.image_dir, "defocus": bool(config.defocus.enabled),
       "steps": summary["steps"], "batch_size": config.train.batch_size,
       "devices": summary["devices"], "processes": summary["processes"],
       "global_batch": summary["global_batch"],
       "steps_per_sec": summary["steps_per_sec"],
-      "rays_per_sec": (summary["steps_per_sec"] or 0) * summary["global_batch"],
+      "rays_per_sec": rays, **speed,
       "phase_steps_per_sec": phases,
       "step_cost_vs_ray": step_costs(phases),
       "compile_s": summary["compile_s"], "train_wall_s": summary["wall_s"],

@@ -7,6 +7,7 @@ Every process draws the same global batch from (seed, step) and feeds only its o
 or hosts share it.
 """
 import os
+from concurrent import futures
 
 import jax
 import numpy as np
@@ -121,16 +122,28 @@ def to_host(tree):
   return jax.tree.map(get, tree)
 
 
-def map_chunks(fn, columns, chunk, mesh):
+# Chunks in flight at once in a single process: XLA's CPU gathers use one core each, so two
+# overlapping chunks keep both cores of a laptop busy (experiments/benchmark.py: eval_speed).
+CHUNK_WORKERS = 2
+
+
+def map_chunks(fn, columns, chunk, mesh, workers=None):
   """fn(*sharded column chunks) -> dict of replicated arrays, over columns (numpy, same length)
   in fixed-size chunks (one compile), each padded to a multiple of the device count; the outputs
-  concatenated as numpy on every process."""
+  concatenated as numpy on every process. A single process keeps `workers` (CHUNK_WORKERS) chunks
+  in flight; several processes go one chunk at a time, in the same order on each."""
   chunk = round_up(chunk, mesh)
   n = len(columns[0])
   pad = (-n) % chunk
   cols = [np.concatenate([c, np.zeros((pad,) + c.shape[1:], c.dtype)]) for c in columns]
-  outs = [to_host(fn(*shard_batch(tuple(c[i:i + chunk] for c in cols), mesh)))
-          for i in range(0, n + pad, chunk)]
+  one = lambda i: to_host(fn(*shard_batch(tuple(c[i:i + chunk] for c in cols), mesh)))
+  starts = range(0, n + pad, chunk)
+  workers = CHUNK_WORKERS if workers is None else workers
+  if jax.process_count() > 1 or workers <= 1 or len(starts) == 1:
+    outs = [one(i) for i in starts]
+  else:
+    with futures.ThreadPoolExecutor(workers) as ex:
+      outs = list(ex.map(one, starts))
   return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
 
 

@@ -52,13 +52,47 @@ def level_indices_and_weights(x, resolution: int, dense: bool, table_size: int):
   return idx.reshape(n, 8), w.reshape(n, 8)
 
 
+def _interpolate_levels(tables, idx, w):
+  """One gather per level, reduced over the 8 corners at once: (N, L, F)."""
+  return jnp.stack([jnp.einsum("nkf,nk->nf", tables[lvl].at[idx[:, lvl]].get(
+      mode="promise_in_bounds"), w[:, lvl]) for lvl in range(tables.shape[0])], axis=1)
+
+
+@jax.custom_vjp
+def interpolate(tables, idx, w):
+  """sum_k tables[l, idx[n, l, k]] * w[n, l, k]: tables (L, T, F), idx (N, L, 8) int32 in
+  [0, T), w (N, L, 8) -> (N, L, F).
+
+  The forward pass gathers level by level, each level's corners reduced as they arrive: on CPU
+  twice as fast as one gather of every level, whose (N, L, 8, F) result goes through memory
+  (experiments/benchmark.py, eval_speed). The backward pass is one scatter-add into all levels,
+  much faster on CPU than one per level.
+  """
+  return _interpolate_levels(tables, idx, w)
+
+
+def _interpolate_fwd(tables, idx, w):
+  return _interpolate_levels(tables, idx, w), (tables, idx, w)
+
+
+def _interpolate_bwd(res, g):
+  tables, idx, w = res
+  num_levels, table_size, feats = tables.shape
+  flat_idx = idx + (jnp.arange(num_levels, dtype=idx.dtype) * table_size)[None, :, None]
+  d_tables = jnp.zeros((num_levels * table_size, feats), g.dtype).at[flat_idx].add(
+      w[..., None] * g[:, :, None, :], mode="promise_in_bounds")
+  # d/dw: the corner values again (only computed where x needs a gradient: pose refinement).
+  d_w = jnp.stack([jnp.einsum("nkf,nf->nk", tables[lvl].at[idx[:, lvl]].get(
+      mode="promise_in_bounds"), g[:, lvl]) for lvl in range(num_levels)], axis=1)
+  return d_tables.reshape(tables.shape), None, d_w
+
+
+interpolate.defvjp(_interpolate_fwd, _interpolate_bwd)
+
+
 def hash_encode(tables, x, resolutions: Sequence[int], table_size: int):
   """Encodes points x in [0, 1]^3, shape (..., 3), with tables (L, T, F); returns (..., L * F).
-
-  Corner index i has offsets (i >> 2 & 1, i >> 1 & 1, i & 1) along (x, y, z). All levels are
-  gathered from one flattened table in a single gather (one scatter-add in the backward pass),
-  much faster on CPU than L separate gathers.
-  """
+  Corner index i has offsets (i >> 2 & 1, i >> 1 & 1, i & 1) along (x, y, z)."""
   num_levels, _, feats = tables.shape
   dense = level_is_dense(resolutions, table_size)
   batch_shape = x.shape[:-1]
@@ -66,13 +100,11 @@ def hash_encode(tables, x, resolutions: Sequence[int], table_size: int):
   idx_all, w_all = [], []
   for level, res in enumerate(resolutions):
     idx, w = level_indices_and_weights(x, int(res), bool(dense[level]), table_size)
-    idx_all.append(idx.astype(jnp.int32) + level * table_size)
+    idx_all.append(idx.astype(jnp.int32))
     w_all.append(w)
   idx = jnp.stack(idx_all, axis=1)  # (N, L, 8)
-  w = jnp.stack(w_all, axis=1)  # (N, L, 8)
-  flat = tables.reshape(num_levels * table_size, feats)
-  vals = flat.at[idx].get(mode="promise_in_bounds")  # (N, L, 8, F); indices are in range
-  out = jnp.einsum("nlkf,nlk->nlf", vals, w.astype(vals.dtype))
+  w = jnp.stack(w_all, axis=1).astype(tables.dtype)  # (N, L, 8)
+  out = interpolate(tables, idx, w)
   return out.reshape(*batch_shape, num_levels * feats)
 
 
