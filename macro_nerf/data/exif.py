@@ -76,7 +76,10 @@ def load_exif_json(path, names):
       views = {v["file"]: v for v in json.load(f)["views"]}
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise DataError(f"{path}: not an exif file ({e})") from None
-  get = lambda n, k: _num(views.get(n, {}).get(k)) or np.nan
+  # Downsampled folders hold PNGs of the photos: match those by stem.
+  stems = {os.path.splitext(f)[0]: v for f, v in views.items()}
+  view = lambda n: views.get(n) or stems.get(os.path.splitext(n)[0], {})
+  get = lambda n, k: _num(view(n).get(k)) or np.nan
   return tuple(np.array([get(n, k) for n in names], np.float64)
                for k in ("focal_length_mm", "f_number", "focus_distance_m"))
 

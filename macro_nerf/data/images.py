@@ -107,6 +107,21 @@ def load_images(folder, names):
   return np.stack(ims)
 
 
+def load_matching(folder, names):
+  """The images of `folder` named as `names`, or with the same stem and another image extension
+  (sharp references as PNG beside JPEG photos)."""
+  have = {os.path.splitext(f)[0]: f for f in list_images(folder)}
+  files = []
+  for n in names:
+    if os.path.isfile(os.path.join(folder, n)):
+      files.append(n)
+    elif os.path.splitext(n)[0] in have:
+      files.append(have[os.path.splitext(n)[0]])
+    else:
+      raise DataError(f"{folder}: no image for {n} (nor any {os.path.splitext(n)[0]}.*)")
+  return load_images(folder, files)
+
+
 def make_dir(parent, prefix):
   """A new, uniquely named folder in `parent`, with the mode the umask gives (tempfile.mkdtemp's
   are 0700, which a folder renamed into place would keep)."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from macro_nerf.data import tfds_scenes
 from macro_nerf.data.folders import read_folder
-from macro_nerf.data.images import image_folder, load_images
+from macro_nerf.data.images import image_folder, load_matching
 from macro_nerf.data.validation import check_cameras
 from macro_nerf.nerf.camera import frustum_corners
 
@@ -62,7 +62,7 @@ def load_scene(config) -> Scene:
   sharp = None
   if d.get("eval_sharp_dir"):
     folder = image_folder(path, d.eval_sharp_dir, d.factor)
-    sharp = load_images(folder, names)
+    sharp = load_matching(folder, names)
   return Scene(images=images.astype(np.float32), c2w=c2w_n.astype(np.float32),
                intrinsics=intr.astype(np.float32), near=(near * scale).astype(np.float32),
                far=(far * scale).astype(np.float32), names=names, train_idx=train_idx,

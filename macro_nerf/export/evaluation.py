@@ -46,7 +46,8 @@ def evaluate(workdir, progress=True, splits=SPLITS):
   main_process = parallel.is_main()  # every process renders its share; process 0 writes
   metrics = {"step": int(parallel.to_host(restored.step))}
   splits = [s for s in [("test", scene.test_idx, scene.images),
-                        ("train_deblur", scene.train_idx, scene.sharp_images)] if s[0] in splits]
+                        ("train_deblur", scene.train_idx, scene.sharp_images)]
+            if s[0] in splits and len(s[1])]
   data = render.device_data(scene, np.arange(len(scene.names)))
   for split, idx, reference in splits:
     if main_process:
