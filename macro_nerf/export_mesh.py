@@ -33,8 +33,9 @@ def console_main():
   flags.DEFINE_string("workdir", None, "Training workdir.")
   flags.DEFINE_string("output", None, "Mesh file: .ply, .obj or .glb (vertex colours, world units).")
   flags.DEFINE_integer("resolution", 256, "Grid voxels along the longest side of the box.")
-  flags.DEFINE_float("threshold", mesh_export.DEFAULT_THRESHOLD,
-                     "Density level of the surface (per normalised unit; the frusta fill [-1, 1]^3).")
+  flags.DEFINE_float("threshold", None, "Density level of the surface (per normalised unit; the "
+                     f"frusta fill [-1, 1]^3). Default {mesh_export.DEFAULT_THRESHOLD:g}, or half "
+                     "the field's coarse maximum where that is below twice it (short runs).")
   flags.DEFINE_string("crop_min", None, "x,y,z: lower corner of a crop box, world units "
                       "(-inf allowed), e.g. --crop_min=-inf,-inf,0.02 to cut a ground at z = 0.")
   flags.DEFINE_string("crop_max", None, "x,y,z: upper corner of a crop box, world units.")

@@ -340,12 +340,23 @@ def extract_mesh(density_fn, lo, hi, resolution, threshold, color_fn=None, chunk
 
 # ----------------------------------------------------------------------------- bounds
 
-def default_bounds(density_fn, frustum, threshold, coarse_resolution=64, pad_voxels=2, crop=None,
-                   chunk=1 << 16, progress=False):
-  """The box to mesh: the frustum box, cut to the bounding box of the coarse-grid samples above the
-  threshold (padded by pad_voxels coarse voxels) and to `crop` (all normalised units).
+def auto_threshold(volume, default):
+  """`default`, unless the densest coarse voxels stay below twice it (a short run's surfaces are
+  softer and thinner in density): then half that maximum, so the surface is still found."""
+  vmax = float(np.max(volume))
+  if not vmax > 0:
+    raise MeshError("the field has no density where the cameras look: train longer")
+  return default if vmax >= 2 * default else 0.5 * vmax
 
-  Raises MeshError when the boxes do not meet or nothing is above the threshold.
+
+def default_bounds(density_fn, frustum, threshold, coarse_resolution=64, pad_voxels=2, crop=None,
+                   chunk=1 << 16, progress=False, auto_default=None):
+  """The box to mesh: the frustum box, cut to the bounding box of the coarse-grid samples above the
+  threshold (padded by pad_voxels coarse voxels) and to `crop` (all normalised units). With
+  threshold None it is chosen from the coarse grid (auto_threshold of `auto_default`).
+
+  Returns ((lo, hi), threshold). Raises MeshError when the boxes do not meet or nothing is above
+  the threshold.
   """
   box = intersect_boxes(frustum, crop)
   if box is None:
@@ -353,11 +364,13 @@ def default_bounds(density_fn, frustum, threshold, coarse_resolution=64, pad_vox
                     f"({fmt(frustum[0])} .. {fmt(frustum[1])} in normalised units)")
   grid = make_grid(box[0], box[1], coarse_resolution)
   volume = sample_grid(density_fn, grid, chunk, progress, desc="bounds")
+  if threshold is None:
+    threshold = auto_threshold(volume, auto_default)
   occ = occupied_box(volume, grid, threshold, pad_voxels)
   if occ is None:
     raise MeshError(f"no density above the threshold {threshold:g} in the box (max density "
                     f"{float(volume.max()):.3g} on a {coarse_resolution}^3 grid); lower --threshold")
-  return intersect_boxes(box, occ)
+  return intersect_boxes(box, occ), threshold
 
 
 # ----------------------------------------------------------------------------- units, colour, files

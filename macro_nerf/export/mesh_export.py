@@ -45,12 +45,14 @@ def parse_point(text, name):
 
 def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_min=None,
            crop_max=None, min_component=0.01, chunk=1 << 16, progress=True, cull_hidden=True,
-           bounds_views=0.5, keep_backs=True, ground_band=0.1, simplify=1.0):
-  """Writes the mesh of a trained run; returns a summary dict. Raises MeshError when nothing is
-  above the threshold (nothing is written then)."""
+           bounds_views=0.5, keep_backs=True, ground_band=0.1, simplify=1.0, depth_dir=None):
+  """Writes the mesh of a trained run; returns a summary dict. threshold None: DEFAULT_THRESHOLD,
+  or lower where the field's density stays below it (mesh.auto_threshold). depth_dir: a folder
+  with every view's rendered z-depth as <stem>.npy in world units (evaluation's eval/depth), used
+  for cull_hidden instead of rendering them again. Raises MeshError when nothing is above the threshold (nothing is written then)."""
   if os.path.splitext(output)[1].lower() not in mesh_lib.MESH_FORMATS:
     raise ValueError(f"--output={output}: use a .ply, .obj or .glb file name")
-  if threshold <= 0 or not 0 <= min_component < 1:
+  if (threshold is not None and threshold <= 0) or not 0 <= min_component < 1:
     raise ValueError("--threshold must be positive and --min_component in [0, 1)")
   if not 0 <= ground_band < 1:
     raise ValueError(f"--ground_band={ground_band}: use a fraction of the box height in [0, 1)")
@@ -90,18 +92,25 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
   # The box: where density is, among the points at least `bounds_views` of the cameras see (the
   # subject, not the ground that runs on to the edge of every frame).
   bounds_fn = mesh_lib.seen_density(field_density, *cams, min_fraction=bounds_views)
-  box = mesh_lib.default_bounds(bounds_fn, mesh_lib.frustum_box(*cams), threshold, crop=crop,
-                                chunk=chunk, progress=progress)
+  box, threshold = mesh_lib.default_bounds(bounds_fn, mesh_lib.frustum_box(*cams), threshold,
+                                           crop=crop, chunk=chunk, progress=progress,
+                                           auto_default=DEFAULT_THRESHOLD)
   step = mesh_lib.make_grid(box[0], box[1], resolution).step
   visible_fn = None
   if cull_hidden:  # depth maps of every photo's camera, on a subgrid of its pixels
     py, px, stride = mesh_lib.depth_grid(scene.height, scene.width)
-    maps = []
-    for k in tqdm(range(len(scene.names)), desc="depth maps", disable=not progress, unit="view"):
-      out = render.render_pixels(render_fn, params, data, np.full(px.size, k, np.int32),
-                                 px.reshape(-1), py.reshape(-1), config.eval.chunk)
-      maps.append(np.asarray(out["depth"]).reshape(px.shape))
-    maps = np.stack(maps)
+    files = [os.path.join(depth_dir or "", os.path.splitext(n)[0] + ".npy") for n in scene.names]
+    if depth_dir and all(os.path.isfile(f) for f in files):  # normalised, on the subgrid
+      maps = np.stack([np.load(f)[::stride, ::stride] for f in files]).astype(np.float32)
+      maps *= scene.scale
+    else:
+      maps = []
+      for k in tqdm(range(len(scene.names)), desc="depth maps", disable=not progress,
+                    unit="view"):
+        out = render.render_pixels(render_fn, params, data, np.full(px.size, k, np.int32),
+                                   px.reshape(-1), py.reshape(-1), config.eval.chunk)
+        maps.append(np.asarray(out["depth"]).reshape(px.shape))
+      maps = np.stack(maps)
     visible_fn = lambda v, n: mesh_lib.visible(v, cams, maps, stride, 3 * step,
                                                n if keep_backs else None)
   # A finite crop floor says z is up and the ground is below it: up-facing faces just above it are

@@ -1,5 +1,6 @@
 """Mesh export (macro_nerf.mesh on analytic fields, the CLI on a tiny run) and camera-path renders."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -72,7 +73,7 @@ def test_default_bounds_and_small_components():
   c, r0 = np.array([0.1, -0.2, 0.05]), 0.4
   big, blob = sphere_density(c, r0), sphere_density([-0.75, 0.75, 0.75], 0.1)
   both = lambda x: np.maximum(big(x), blob(x))
-  lo, hi = mesh_lib.default_bounds(big, BOX, 50.0, coarse_resolution=32)
+  (lo, hi), _ = mesh_lib.default_bounds(big, BOX, 50.0, coarse_resolution=32)
   step = 2.0 / 32
   assert np.all(lo <= c - r0) and np.all(lo >= c - r0 - 3 * step)
   assert np.all(hi >= c + r0) and np.all(hi <= c + r0 + 3 * step)
@@ -243,7 +244,7 @@ def test_world_units_and_world_crop(tmp_path):
     np.testing.assert_allclose(np.sort(m.vertices, 0), np.sort(v_w, 0), atol=1e-4)
   # Keep what lies above the sphere's centre: a hemisphere, open at the cut.
   crop = mesh_lib.box_to_normalised([-np.inf, -np.inf, c_w[2]], [np.inf] * 3, center, scale)
-  lo, hi = mesh_lib.default_bounds(density, BOX, 50.0, crop=crop)
+  (lo, hi), _ = mesh_lib.default_bounds(density, BOX, 50.0, crop=crop)
   half = mesh_lib.extract_mesh(density, lo, hi, resolution=40, threshold=50.0)
   h_w = mesh_lib.to_world(half["vertices"], center, scale)
   step_w = half["grid"].step / scale
@@ -266,9 +267,29 @@ def test_export_rejects_bad_options_before_loading_the_run(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
+def test_auto_threshold_follows_a_weak_field():
+  assert mesh_lib.auto_threshold(np.array([0.0, 30.0]), 40.0) == 15.0  # short run: half its max
+  assert mesh_lib.auto_threshold(np.array([0.0, 500.0]), 40.0) == 40.0  # dense enough: default
+  with pytest.raises(MeshError, match="no density"):
+    mesh_lib.auto_threshold(np.zeros(4), 40.0)
+  (lo, hi), thr = mesh_lib.default_bounds(sphere_density([0, 0, 0], 0.5), BOX, None,
+                                          coarse_resolution=16, auto_default=1e6)
+  assert 0 < thr < 1e6 and np.all(hi > lo)
 
 
-
+def test_export_with_evaluation_depth_matches_its_own(tiny_run, tmp_path):
+  """Culling against evaluation's depth maps (reconstruct reuses them) gives the mesh that
+  rendering them again gives."""
+  from macro_nerf.export.evaluation import evaluate  # pylint: disable=import-outside-toplevel
+  wd, threshold = tiny_run
+  wd = shutil.copytree(wd, str(tmp_path / "wd"))  # the shared run stays as it is
+  depth = tmp_path / "depth"
+  evaluate(wd, progress=False)
+  os.rename(os.path.join(wd, "eval", "depth"), depth)
+  kw = dict(resolution=24, threshold=threshold, min_component=0, progress=False)
+  a = mesh_export.export(wd, str(tmp_path / "a.ply"), **kw)
+  b = mesh_export.export(wd, str(tmp_path / "b.ply"), depth_dir=str(depth), **kw)
+  assert a["faces"] == b["faces"] > 0
 
 
 def _export(*args):
