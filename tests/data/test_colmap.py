@@ -85,9 +85,11 @@ def test_sfm_recovers_the_camera_centres_within_1pct(dev_sfm):
 
 def test_sfm_output_reads_the_same_in_every_format(dev_sfm, tmp_path):
   out, _ = dev_sfm
-  a = _load(out)  # poses_bounds.npy
-  shutil.copytree(out, tmp_path / "tf", ignore=shutil.ignore_patterns("poses_bounds.npy"))
-  b = _load(tmp_path / "tf")  # transforms.json
+  a = _load(out)  # transforms.json: it has bounds, and the principal point poses_bounds lacks
+  frames = json.loads((out / "transforms.json").read_text())["frames"]
+  np.testing.assert_allclose(a.intrinsics[:, 2], [f["cx"] for f in frames], rtol=1e-6)
+  shutil.copytree(out, tmp_path / "tf", ignore=shutil.ignore_patterns("transforms.json"))
+  b = _load(tmp_path / "tf")  # poses_bounds.npy
   # sparse/0 next to the original (distorted) photos: undistorted at load time.
   os.makedirs(tmp_path / "model" / "sparse")
   shutil.copytree(out / "sparse" / "0", tmp_path / "model" / "sparse" / "0")
@@ -258,6 +260,10 @@ def test_exif_read_and_recorded(tmp_path):
   f, n, s = exif.load_exif_json(str(tmp_path / "exif.json"), ["c.png", "a.jpg", "b.jpg"])
   np.testing.assert_array_equal(n[1:], [8.0, 11.0])
   assert np.isnan(n[0]) and np.isnan(s[2]) and s[1] == 0.25
+  # A downsampled folder holds a.png for a.jpg: matched by stem.
+  _, n2, s2 = exif.load_exif_json(str(tmp_path / "exif.json"), ["a.png", "b.png"])
+  np.testing.assert_array_equal(n2, [8.0, 11.0])
+  assert s2[0] == 0.25
   # No camera settings anywhere: no file.
   assert exif.write_exif_json(paths[2:], str(tmp_path / "none.json")) == 0
   assert not os.path.exists(tmp_path / "none.json")

@@ -3,6 +3,7 @@ import os
 import shutil
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from helpers import dev_scene, llff_config, small_llff_scene
@@ -92,3 +93,14 @@ def test_image_pose_count_mismatch(tmp_path):
     load_llff(str(dst))
   msg = str(e.value)
   assert str(dst / "images") in msg and str(dst / "poses_bounds.npy") in msg
+
+
+def test_sharp_references_matched_by_stem(tmp_path):
+  """JPEG photos with PNG sharp references of the same stems (reconstruct's eval_sharp_dir)."""
+  from macro_nerf.data.images import load_matching  # pylint: disable=import-outside-toplevel
+  for k in range(2):
+    Image.fromarray(np.full((4, 6, 3), 40 * k, np.uint8)).save(tmp_path / f"{k:03d}.png")
+  got = load_matching(str(tmp_path), ["000.jpg", "001.JPG"])
+  assert got.shape == (2, 4, 6, 3) and got[1].max() > got[0].max()
+  with pytest.raises(DataError, match="no image for 002.jpg"):
+    load_matching(str(tmp_path), ["002.jpg"])
