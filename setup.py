@@ -11,6 +11,8 @@ setup(
     # configs/ ships inside the package as macro_nerf._configs (macro_nerf/config_files.py).
     packages=find_packages(include=["macro_nerf", "macro_nerf.*"]) + ["macro_nerf._configs"],
     package_dir={"macro_nerf._configs": "configs"},
+    # report.html inlines these: its style, script and the vendored three.js (MIT).
+    package_data={"macro_nerf.report": ["static/*", "vendor/*"]},
     install_requires=requirements,
     extras_require={
         # The Ray sweep path and structure-from-motion are tested in CI.
@@ -24,6 +26,7 @@ setup(
     },
     entry_points={"console_scripts": [
         "macro-nerf-demo=macro_nerf.demo:console_main",
+        "macro-nerf-reconstruct=macro_nerf.reconstruct:console_main",
         "macro-nerf-train=macro_nerf.train:console_main",
         "macro-nerf-eval=macro_nerf.eval:console_main",
         "macro-nerf-render=macro_nerf.render:console_main",

@@ -6,7 +6,9 @@ depth (a focus bracket). Trains configs/demo.py on the blurred photos (defocus m
 the training views sharp, and writes side_by_side.png (blurred input | deblurred | truth | learned
 depth for a fixed choice of views, PSNRs against the true sharp images), every view deblurred in
 deblurred/, and summary.json (every training view's figures, the learned lens against the true
-one, wall times). Checks every training view, not only the shown ones, against its photo.
+one, wall times). Checks every training view, not only the shown ones, against its photo. Then
+the stages that `macro_nerf.reconstruct` ends with: all_in_focus/, depth/, lens.json, mesh.ply and
+report.html, the page to open.
 """
 import json
 import os
@@ -18,7 +20,7 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image, ImageDraw, ImageFont
 
-from macro_nerf import cli, config_files, image_utils, parallel
+from macro_nerf import cli, config_files, image_utils, parallel, reconstruct
 from macro_nerf.defocus import lens as lens_lib
 from macro_nerf.nerf import render
 from macro_nerf.nerf.model import model_params
@@ -37,6 +39,7 @@ SCENE = {"num_views": 9, "width": 120, "height": 90, "hold": 8, "lens_samples": 
 # includes the view whose input is sharpest); every training view's figures are printed.
 SHOWN = ("001.png", "004.png", "007.png")
 ZOOM = 2  # panels shown at 2x (pixel repetition: every pixel as rendered), 240 px wide
+MESH_RESOLUTION = 128  # the demo's mesh grid: its object spans ~100 px of the photos
 LABEL_PX = 14  # caption font size
 
 
@@ -215,6 +218,9 @@ def run(workdir, steps=None, progress=True, overrides=None):
   t = time.time()
   run_dir = os.path.join(workdir, "run")
   shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run every time (the scene is kept)
+  for old in ("progress.json", "report.html", "mesh.ply"):
+    if os.path.exists(os.path.join(workdir, old)):
+      os.remove(os.path.join(workdir, old))
   scene, model, state, summary = train(config, run_dir, progress=progress)
   times.update(setup_s=time.time() - t - summary["wall_s"], compile_s=summary["compile_s"],
                train_s=summary["wall_s"] - summary["compile_s"])
@@ -247,6 +253,17 @@ def run(workdir, steps=None, progress=True, overrides=None):
     image_utils.save_png(os.path.join(paths["deblurred_dir"], stem + ".png"), rgb)
     image_utils.save_png(os.path.join(paths["deblurred_dir"], stem + "_depth.png"),
                          image_utils.colorize_depth(depth))
+  # What `macro_nerf.reconstruct` ends with: all-in-focus photos, depth, lens, mesh and report.
+  t = time.time()
+  progress = reconstruct.Progress(workdir, {"demo": SCENE})
+  progress.mark("poses", seconds=0.0, registered=None, total=None, unregistered=[])
+  progress.mark("layout", seconds=0.0, config="demo", size=[scene.width, scene.height])
+  progress.mark("train", seconds=summary["wall_s"], steps=summary["steps"])
+  done = reconstruct.finish(workdir, run_dir, scene_dir, os.path.join(scene_dir, "images"),
+                            progress, {"train": summary["wall_s"]}, MESH_RESOLUTION,
+                            argv=sys.argv, title="macro_nerf demo: a synthetic focus bracket")
+  paths.update(report=done["report"], mesh=done["mesh"])
+  times["report_stages_s"] = time.time() - t
   times["total_s"] = time.time() - t0
   times["cpu_s"] = sum(os.times()[:2])  # this process's CPU seconds, all threads
   result = summarise(scene, views, depth_err, lens, times, summary, paths)
@@ -280,8 +297,10 @@ def report(result):
   w = result["wall_s"]
   lines.append(f"wall time {w['total_s']:.0f} s: scene {w['scene_s']:.0f} s, setup "
                f"{w['setup_s']:.0f} s, compile {w['compile_s']:.0f} s, train {w['train_s']:.0f} s "
-               f"({result['train_steps']} steps), render {w['render_s']:.0f} s "
-               f"(CPU {w['cpu_s']:.0f} s)")
+               f"({result['train_steps']} steps), render {w['render_s']:.0f} s, report with "
+               f"mesh {w['report_stages_s']:.0f} s (CPU {w['cpu_s']:.0f} s)")
+  lines.append(f"open:    {result['report']}  (every photo beside its all-in-focus render, the "
+               "lens, the mesh)")
   lines.append(f"look at: {result['picture']}")
   lines.append(f"         (rows: {', '.join(result['shown_views'])}; input | deblurred | truth | "
                "learned depth)")

@@ -1,0 +1,1 @@
+"""report.html: the page a reconstruction ends with (page.py), its plots (plots.py)."""
