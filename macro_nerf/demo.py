@@ -20,8 +20,9 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image, ImageDraw, ImageFont
 
-from macro_nerf import cli, config_files, image_utils, parallel, reconstruct
+from macro_nerf import cli, config_files, image_utils, parallel
 from macro_nerf.defocus import lens as lens_lib
+from macro_nerf.export import stages
 from macro_nerf.nerf import render
 from macro_nerf.nerf.model import model_params
 from macro_nerf.scenes import synthetic
@@ -255,11 +256,11 @@ def run(workdir, steps=None, progress=True, overrides=None):
                          image_utils.colorize_depth(depth))
   # What `macro_nerf.reconstruct` ends with: all-in-focus photos, depth, lens, mesh and report.
   t = time.time()
-  progress = reconstruct.Progress(workdir, {"demo": SCENE})
+  progress = stages.Progress(workdir, {"demo": SCENE})
   progress.mark("poses", seconds=0.0, registered=None, total=None, unregistered=[])
   progress.mark("layout", seconds=0.0, config="demo", size=[scene.width, scene.height])
   progress.mark("train", seconds=summary["wall_s"], steps=summary["steps"])
-  done = reconstruct.finish(workdir, run_dir, scene_dir, os.path.join(scene_dir, "images"),
+  done = stages.finish(workdir, run_dir, scene_dir, os.path.join(scene_dir, "images"),
                             progress, {"train": summary["wall_s"]}, MESH_RESOLUTION,
                             argv=sys.argv, title="macro_nerf demo: a synthetic focus bracket")
   paths.update(report=done["report"], mesh=done["mesh"])

@@ -17,13 +17,9 @@ read (poses_bounds.npy, transforms.json or sparse/0). In order, each stage resum
 Run the same command again after a kill or a crash: it continues where it stopped.
 --config.data.eval_sharp_dir=DIR (sharp versions of the photos, same names) scores the results.
 """
-import json
 import math
 import os
-import platform
-import shlex
 import shutil
-import subprocess
 import sys
 import time
 
@@ -32,14 +28,14 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
-from macro_nerf import cli, config_check, config_files, parallel
+from macro_nerf import cli, config_check, config_files, demo, parallel
 from macro_nerf.data import images as images_lib, sfm
 from macro_nerf.data.folders import read_folder
-from macro_nerf.errors import DataError, Error, MeshError, OutputError, one_line
-from macro_nerf.export import mesh_export, photo_outputs
-from macro_nerf.report import page
+from macro_nerf.errors import DataError, Error, OutputError, one_line
+from macro_nerf.export import photo_outputs
+from macro_nerf.export.stages import Progress, finish, say
+from macro_nerf.training.loop import train
 
-STAGES = ("poses", "layout", "train", "evaluate", "photos", "lens", "mesh", "report")
 MAX_SIDE = 1024  # the longest photo side trained on by default (a 2-core CPU's budget)
 FORWARD_MAX_DEG = 50.0  # every camera within this of the mean view direction: forward-facing
 CHECKPOINT_EVERY = 250  # a killed run loses at most this many steps
@@ -68,34 +64,6 @@ def auto_factor(width, height):
   return max(1, math.ceil(max(width, height) / MAX_SIDE))
 
 
-class Progress:
-  """OUT/progress.json: the inputs and what is done, rewritten atomically after every stage."""
-
-  def __init__(self, out, inputs):
-    self.path = os.path.join(out, "progress.json")
-    self.state = {"inputs": inputs, "done": {}}
-    if os.path.isfile(self.path):
-      with open(self.path) as f:
-        old = json.load(f)
-      if old.get("inputs") != inputs:
-        raise OutputError(f"{out}: holds the results of other inputs or settings (progress.json); "
-                          "use another --output, or --overwrite to start over")
-      self.state = old
-
-  def done(self, stage):
-    return stage in self.state["done"]
-
-  def get(self, stage):
-    return self.state["done"][stage]
-
-  def mark(self, stage, **info):
-    self.state["done"][stage] = info
-    tmp = self.path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(self.state, f, indent=1)
-    os.replace(tmp, self.path)
-
-
 def check_inputs(photos, out, example=False):
   """Everything that can be checked before any work: the photos, the output folder. Returns
   'scene' or 'photos'."""
@@ -110,6 +78,7 @@ def check_inputs(photos, out, example=False):
   if held and not os.path.isfile(os.path.join(out, "progress.json")):
     raise OutputError(f"{out}: exists, is not empty and holds no macro_nerf results (--output)")
   if is_scene_folder(photos):
+    read_folder(photos)  # poses and photos read and checked
     return "scene"
   sfm.check_images(photos)  # every photo decodes, one size, at least 3
   return "photos"
@@ -136,31 +105,6 @@ def build_config(name, overrides, scene_path, size):
   return config
 
 
-def _say(k, text):
-  print(f"[{k}/{len(STAGES)}] {text}", flush=True)
-
-
-def _versions():
-  import flax  # pylint: disable=import-outside-toplevel
-  import jax  # pylint: disable=import-outside-toplevel
-  import jaxlib  # pylint: disable=import-outside-toplevel
-  import optax  # pylint: disable=import-outside-toplevel
-  v = {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-       "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__,
-       "backend": f"{jax.default_backend()} x {jax.device_count()}", "machine": platform.machine()}
-  try:
-    here = os.path.dirname(os.path.abspath(__file__))
-    commit = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, timeout=5, check=False).stdout.strip()
-    if commit:
-      dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-                             capture_output=True, text=True, timeout=5, check=False).stdout.strip()
-      v["macro_nerf commit"] = commit + (" with local changes" if dirty else "")
-  except (OSError, subprocess.SubprocessError):
-    pass
-  return v
-
-
 def run(photos, out, config_name=None, overrides=None, mesh_resolution=256, argv=None,
         title=None, example=False):
   """The whole pipeline; returns the results dict (also OUT/results.json)."""
@@ -177,7 +121,7 @@ def run(photos, out, config_name=None, overrides=None, mesh_resolution=256, argv
   if kind == "photos":
     scene_path = os.path.join(out, "scene")
     if not progress.done("poses"):
-      _say(1, f"structure-from-motion on {photos}")
+      say(1, f"structure-from-motion on {photos}")
       if os.path.isdir(scene_path):  # left by a kill after sfm moved it in place
         shutil.rmtree(scene_path)
       report = sfm.run(photos, scene_path)
@@ -187,7 +131,7 @@ def run(photos, out, config_name=None, overrides=None, mesh_resolution=256, argv
   else:
     scene_path, photo_dir = photos, None
     if not progress.done("poses"):
-      _say(1, f"poses: read from {photos}")
+      say(1, f"poses: read from {photos}")
       progress.mark("poses", seconds=0.0, registered=None, total=None, unregistered=[])
   times["poses"] = progress.get("poses")["seconds"]
   # 2. layout
@@ -201,7 +145,7 @@ def run(photos, out, config_name=None, overrides=None, mesh_resolution=256, argv
     _, c2w, *_ = read_folder(scene_path, image_dir, factor)
     layout, angle = choose_layout(c2w)
     name = config_name or layout
-    _say(2, f"layout: cameras within {angle:.0f} degrees of their mean view -> "
+    say(2, f"layout: cameras within {angle:.0f} degrees of their mean view -> "
          f"{'forward-facing' if layout == 'llff' else 'all around'}; config {name}")
     progress.mark("layout", seconds=time.time() - t, config=name, auto_layout=layout,
                   max_angle_deg=angle, size=list(size))
@@ -210,9 +154,8 @@ def run(photos, out, config_name=None, overrides=None, mesh_resolution=256, argv
   config = build_config(lay["config"], overrides, scene_path, lay["size"])
   run_dir = os.path.join(out, "run")
   # 3. train (resumes from its newest checkpoint)
-  from macro_nerf.training.loop import train  # pylint: disable=import-outside-toplevel
   if not progress.done("train"):
-    _say(3, f"training {config.train.max_steps} steps, defocus "
+    say(3, f"training {config.train.max_steps} steps, defocus "
          f"{'on' if config.defocus.enabled else 'off'} -> {run_dir}")
     t = time.time()
     _, _, _, summary = train(config, run_dir)
@@ -222,184 +165,6 @@ def run(photos, out, config_name=None, overrides=None, mesh_resolution=256, argv
   result = finish(out, run_dir, scene_path, photo_dir, progress, times, mesh_resolution,
                   argv=argv, title=title, first_stage=4)
   return result
-
-
-def finish(out, run_dir, scene_path, photo_dir, progress, times, mesh_resolution=256, argv=None,
-           title=None, first_stage=4):
-  """Stages evaluate .. report on a trained run; returns the results dict (OUT/results.json)."""
-  from macro_nerf.export.evaluation import evaluate  # pylint: disable=import-outside-toplevel
-  from macro_nerf.training.workdir import load_config  # pylint: disable=import-outside-toplevel
-  k = first_stage
-  # 4. evaluate
-  if not progress.done("evaluate"):
-    _say(k, "rendering every photo all-in-focus, with its depth")
-    t = time.time()
-    metrics = evaluate(run_dir)
-    progress.mark("evaluate", seconds=time.time() - t)
-  times["evaluate"] = progress.get("evaluate")["seconds"]
-  with open(os.path.join(run_dir, "eval", "metrics.json")) as f:
-    metrics = json.load(f)
-  names = sorted(f[:-4] for f in os.listdir(os.path.join(run_dir, "eval", "depth"))
-                 if f.endswith(".npy"))
-  names = [os.path.basename(photo_outputs.find_photo(photo_dir, n) or n) for n in names]
-  # 5-6. all-in-focus photos at their own size, depth maps
-  k += 1
-  if not progress.done("photos"):
-    _say(k, f"all-in-focus photos and depth maps -> {out}/all_in_focus, {out}/depth")
-    t = time.time()
-    rows = photo_outputs.write_photo_outputs(run_dir, names, photo_dir, out)
-    progress.mark("photos", seconds=time.time() - t, rows=rows)
-  times["photos"] = progress.get("photos")["seconds"]
-  rows = progress.get("photos")["rows"]
-  # 7. lens
-  k += 1
-  if not progress.done("lens"):
-    _say(k, f"the learned lens -> {out}/lens.json")
-    t = time.time()
-    lens = photo_outputs.lens_rows(metrics, scene_path, names)
-    with open(os.path.join(out, "lens.json"), "w") as f:
-      json.dump({"units": "focus_distance in scene units; kappa (blur scale) in pixels x scene "
-                          "units: CoC radius = kappa |1/z - 1/focus_distance| px",
-                 "views": [{"file": v["name"], "focus_distance": v["focus"], "kappa": v["kappa"]}
-                           for v in lens]}, f, indent=1)
-    cocs = photo_outputs.write_coc_maps(run_dir, lens, out)
-    progress.mark("lens", seconds=time.time() - t, lens=lens, coc=cocs)
-  times["lens"] = progress.get("lens")["seconds"]
-  # 8. mesh
-  k += 1
-  mesh_file = os.path.join(out, "mesh.ply")
-  if not progress.done("mesh"):
-    _say(k, f"mesh -> {mesh_file}")
-    t = time.time()
-    try:
-      m = mesh_export.export(run_dir, mesh_file, resolution=mesh_resolution, threshold=None,
-                             depth_dir=os.path.join(run_dir, "eval", "depth"))
-      info = {k2: m[k2] for k2 in ("vertices", "faces", "threshold", "box_min", "box_max")}
-    except MeshError as e:
-      info = {"error": one_line(e)}
-      print(f"mesh: {one_line(e)}", flush=True)
-    progress.mark("mesh", seconds=time.time() - t, **info)
-  times["mesh"] = progress.get("mesh")["seconds"]
-  # 9. report
-  k += 1
-  _say(k, f"report -> {out}/report.html")
-  t = time.time()
-  config = load_config(run_dir)
-  info = report_info(out, run_dir, config, metrics, rows, progress, times, mesh_file, argv, title)
-  page.write_report(os.path.join(out, "report.html"), info)
-  times["report"] = time.time() - t
-  results = {"report": os.path.join(out, "report.html"), "all_in_focus": os.path.join(
-      out, "all_in_focus"), "depth": os.path.join(out, "depth"), "lens": os.path.join(
-      out, "lens.json"), "mesh": mesh_file if os.path.isfile(mesh_file) else None,
-      "run": run_dir, "photos": len(rows), "seconds": times,
-      "scores": {n: r.get("scores") for n, r in ((r["name"], r) for r in info["photos"])}}
-  with open(os.path.join(out, "results.json"), "w") as f:
-    json.dump(results, f, indent=1)
-  progress.mark("report", seconds=times["report"])
-  return results
-
-
-def _scores(photo_path, result_path, sharp_path, render_size):
-  """PSNR/SSIM of the photo and of the all-in-focus render against the sharp reference, at the
-  training resolution (where the render was made)."""
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-
-  from macro_nerf import image_utils  # pylint: disable=import-outside-toplevel
-
-  def load(p):
-    with Image.open(p) as im:
-      im = image_utils.upright(im).convert("RGB")
-      if list(im.size) != list(render_size):
-        im = im.resize(tuple(render_size), Image.BOX)
-      return np.asarray(im, np.float32) / 255.0
-
-  ref = load(sharp_path)
-  out = {}
-  for key, p in (("photo", photo_path), ("result", result_path)):
-    img = load(p)
-    out[key] = {"psnr": image_utils.psnr(img, ref), "ssim": image_utils.ssim(img, ref)}
-  return out
-
-
-def report_info(out, run_dir, config, metrics, rows, progress, times, mesh_file, argv, title):
-  """Everything report.html shows, as a dict (macro_nerf/report/page.py)."""
-  sharp_dir = None
-  if config.data.get("eval_sharp_dir"):
-    sharp_dir = os.path.join(config.data.path, config.data.eval_sharp_dir)
-  photos = []
-  for r in rows:
-    p = dict(r)
-    sharp = photo_outputs.find_photo(sharp_dir, r["name"]) if sharp_dir else None
-    if sharp:
-      p["scores"] = _scores(r["input"], r["result"], sharp, r["render_size"])
-    photos.append(p)
-  lens = progress.get("lens")
-  mesh = progress.get("mesh")
-  mesh_info = None
-  if os.path.isfile(mesh_file) and "error" not in mesh:
-    from macro_nerf.training.checkpoints import load_run  # pylint: disable=import-outside-toplevel
-    _, scene, _, _ = load_run(run_dir)
-    c2w = scene.c2w[scene.train_idx]
-    view_dir = c2w[:, :3, 3].mean(0) - 0.0  # from the scene's centre towards the mean camera
-    up = c2w[:, :3, 1].mean(0)
-    payload = page.mesh_payload(mesh_file, view_dir / max(np.linalg.norm(view_dir), 1e-9), up)
-    mesh_info = {"file": mesh_file, "vertices": mesh["vertices"], "faces": mesh["faces"],
-                 "threshold": mesh["threshold"], "payload": payload,
-                 "note": (f"; shown decimated to {payload['faces']:,} faces"
-                          if payload["faces"] < mesh["faces"] else "")}
-  poses = progress.get("poses")
-  lay = progress.get("layout")
-  summary = [("photos", f"{len(rows)}" + (f" of {poses['total']} (not registered by "
-                                          f"structure-from-motion: {', '.join(poses['unregistered'])})"
-                                          if poses.get("unregistered") else "")),
-             ("layout", f"{lay['config']} (cameras within {lay['max_angle_deg']:.0f} degrees of "
-                        "their mean view)" if "max_angle_deg" in lay else lay.get("config")),
-             ("training", f"{config.train.max_steps} steps, defocus "
-                          f"{'on' if config.defocus.enabled else 'off'}, "
-                          f"photos at {rows[0]['render_size'][0]}x{rows[0]['render_size'][1]}"
-                          if rows else "")]
-  scored = [p["scores"] for p in photos if p.get("scores")]
-  if scored:
-    a = np.mean([s["photo"]["psnr"] for s in scored])
-    b = np.mean([s["result"]["psnr"] for s in scored])
-    better = sum(s["result"]["psnr"] > s["photo"]["psnr"] for s in scored)
-    summary.append(("against the sharp references", f"photos {a:.2f} dB, all-in-focus {b:.2f} dB "
-                    f"({b - a:+.2f} dB, mean over {len(scored)} photos); all-in-focus better "
-                    f"than the photo on {better} of {len(scored)}"))
-  if mesh_info is None:
-    summary.append(("mesh", mesh.get("error", "none")))
-  summary.append(("folder", out))
-  upscaled = [r for r in rows if r["size"] != r["render_size"]]
-  render_note = (f"Rendered at {rows[0]['render_size'][0]}x{rows[0]['render_size'][1]}"
-                 + (f" and resampled (Lanczos) to the photos' own "
-                    f"{upscaled[0]['size'][0]}x{upscaled[0]['size'][1]}; set "
-                    "--config.data.factor=1 to train and render at full size." if upscaled
-                    else ", the photos' own size.") if rows else "")
-  argv = list(argv or [])
-  if argv and argv[0].endswith(os.path.join("macro_nerf", "reconstruct.py")):
-    argv[0] = "python -m macro_nerf.reconstruct"  # as `python -m` ran it
-  cmd = " ".join([argv[0]] + [shlex.quote(a) for a in argv[1:]]) if argv else ""
-  commands = ([f"# this run\n{cmd}"] if cmd else []) + [
-      "# the same, step by step",
-      f"python -m macro_nerf.train --config={lay['config']} --config.data.path={config.data.path}"
-      f" --workdir={run_dir} --config.defocus.enabled=True --config.data.llffhold="
-      f"{config.data.llffhold} --config.data.factor={config.data.factor}"
-      f" --config.train.max_steps={config.train.max_steps}",
-      f"python -m macro_nerf.eval --workdir={run_dir}",
-      f"python -m macro_nerf.export_mesh --workdir={run_dir} --output={mesh_file}"]
-  curve = photo_outputs.training_curve(run_dir)
-  with open(os.path.join(run_dir, "config.json")) as f:
-    config_text = f.read()
-  lens_note = ""
-  if metrics.get("lens_note"):
-    lens_note = metrics["lens_note"]
-  return {"title": title or f"macro_nerf: {os.path.basename(out)}",
-          "subtitle": f"{len(rows)} photos -> all-in-focus photos, depth, lens, mesh. Made "
-                      f"{time.strftime('%Y-%m-%d %H:%M')}.",
-          "photos": photos, "render_note": render_note, "lens": lens["lens"],
-          "lens_note": lens_note, "coc": lens["coc"], "curves": curve, "mesh": mesh_info,
-          "summary": summary, "timings": dict(times), "config": config_text,
-          "versions": _versions(), "commands": commands}
 
 
 def overrides_from_flags(argv):
@@ -423,7 +188,6 @@ def print_done(results):
 
 def example_scene(out):
   """The demo's synthetic focus bracket, rendered into OUT/example_scene (once)."""
-  from macro_nerf import demo  # pylint: disable=import-outside-toplevel
   path = os.path.join(out, "example_scene")
   demo.make_scene(path, progress=True)
   return path
@@ -443,7 +207,6 @@ def main(argv):
     config_check.check(f.config)  # the overrides, before any work
     cli.check_output(out, "--output")
     if f.example:
-      from macro_nerf import demo  # pylint: disable=import-outside-toplevel
       config_name = config_name or "demo"
       overrides.setdefault("data.eval_sharp_dir", "images_sharp")
       mesh_resolution = f.mesh_resolution if f["mesh_resolution"].present else (

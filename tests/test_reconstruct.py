@@ -10,11 +10,11 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from helpers import REPO, dev_scene
 from macro_nerf import reconstruct
-from macro_nerf.export import photo_outputs
+from macro_nerf.export import photo_outputs, stages
 
 TINY = {"model.log2_table_size": 10, "model.prop_log2_table_size": 10, "model.num_levels": 4,
         "model.max_resolution": 64, "model.prop_samples": "(16,)", "model.nerf_samples": 8,
@@ -30,14 +30,20 @@ def _cmd(photos, out, sharp):
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
-  """The dev scene's photos as JPEGs in a folder (no poses), reconstructed, SIGKILLed once
-  training has checkpointed, then the same command again."""
+  """The dev scene's photos as JPEGs in a folder (no poses; one stored turned), reconstructed,
+  SIGKILLed once training has checkpointed, then the same command again."""
   root = tmp_path_factory.mktemp("reconstruct")
   photos = root / "photos"
   photos.mkdir()
   src = os.path.join(dev_scene(), "images_sharp")  # SIFT needs the sharp texture at 200x150
   for n in sorted(os.listdir(src)):
-    Image.open(os.path.join(src, n)).convert("RGB").save(photos / (n[:-4] + ".jpg"), quality=95)
+    im = Image.open(os.path.join(src, n)).convert("RGB")
+    if n == "003.png":  # stored as a camera held sideways stores it: upright by EXIF orientation
+      exif = Image.Exif()
+      exif[ExifTags.Base.Orientation] = 6
+      im.transpose(Image.Transpose.ROTATE_90).save(photos / "003.jpg", quality=95, exif=exif)
+    else:
+      im.save(photos / (n[:-4] + ".jpg"), quality=95)
   out = root / "out"
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   cmd = _cmd(photos, out, os.path.join(dev_scene(), "images_sharp"))
@@ -63,7 +69,7 @@ def test_killed_in_training_then_resumed(killed_and_resumed):
   log = [json.loads(line) for line in (out / "run" / "train_log.jsonl").read_text().splitlines()]
   assert log[-1]["step"] == TINY["train.max_steps"]
   done = json.loads((out / "progress.json").read_text())["done"]
-  assert list(done) == list(reconstruct.STAGES)
+  assert list(done) == list(stages.STAGES)
 
 
 def test_every_photo_gets_its_outputs(killed_and_resumed):
@@ -71,8 +77,8 @@ def test_every_photo_gets_its_outputs(killed_and_resumed):
   names = sorted(os.listdir(photos))
   for n in names:
     stem = n[:-4]
-    with Image.open(photos / n) as a, Image.open(out / "all_in_focus" / (stem + ".png")) as b:
-      assert a.size == b.size
+    with Image.open(out / "all_in_focus" / (stem + ".png")) as b:
+      assert b.size == (200, 150)  # the photo's upright size (003.jpg is stored 150x200)
     depth = np.load(out / "depth" / (stem + ".npy"))
     assert depth.shape == (150, 200) and np.isfinite(depth).all()
   lens = json.loads((out / "lens.json").read_text())["views"]
@@ -172,7 +178,8 @@ def test_coc_radius_is_the_thin_lens_formula():
   np.testing.assert_allclose(r, 3.0 * np.abs(1 / depth - 1.0))
 
 
-@pytest.mark.parametrize("case", ["missing", "broken_photo", "output_is_a_file", "bad_key"])
+@pytest.mark.parametrize("case", ["missing", "broken_photo", "output_is_a_file", "bad_key",
+                                  "bad_poses"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
   photos = tmp_path / "photos"
   out = tmp_path / "out"
@@ -188,6 +195,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
     out.write_text("x")
   if case == "bad_key":
     args = ["--config.train.max_stepz=3"]
+  if case == "bad_poses":  # a scene folder: its poses are read before any work
+    np.save(photos / "poses_bounds.npy", np.zeros((4, 12)))
   res = subprocess.run([sys.executable, "-m", "macro_nerf.reconstruct", str(photos),
                         f"--output={out}", *args], cwd=REPO, capture_output=True, text=True,
                        check=False)
@@ -195,7 +204,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
   lines = res.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
   expect = {"missing": str(photos), "broken_photo": "003.png", "output_is_a_file": str(out),
-            "bad_key": "max_stepz"}[case]
+            "bad_key": "max_stepz", "bad_poses": "poses_bounds.npy"}[case]
   assert expect in lines[0]
   if case != "output_is_a_file":
     assert not out.exists()

@@ -43,6 +43,22 @@ def parse_point(text, name):
   return v
 
 
+def depth_maps(scene, depth_dir, render_fn, progress):
+  """Every view's z-depth (normalised units) on mesh.depth_grid's subgrid, and its stride: from
+  depth_dir/<stem>.npy (world units, as evaluation writes them) when all are there, else rendered
+  with render_fn(view, px, py)."""
+  py, px, stride = mesh_lib.depth_grid(scene.height, scene.width)
+  files = [os.path.join(depth_dir or "", os.path.splitext(n)[0] + ".npy") for n in scene.names]
+  if depth_dir and all(os.path.isfile(f) for f in files):
+    maps = np.stack([np.load(f)[::stride, ::stride] for f in files]).astype(np.float32)
+    return maps * scene.scale, stride
+  maps = []
+  for k in tqdm(range(len(scene.names)), desc="depth maps", disable=not progress, unit="view"):
+    out = render_fn(k, px.reshape(-1), py.reshape(-1))
+    maps.append(np.asarray(out["depth"]).reshape(px.shape))
+  return np.stack(maps), stride
+
+
 def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_min=None,
            crop_max=None, min_component=0.01, chunk=1 << 16, progress=True, cull_hidden=True,
            bounds_views=0.5, keep_backs=True, ground_band=0.1, simplify=1.0, depth_dir=None):
@@ -98,19 +114,9 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
   step = mesh_lib.make_grid(box[0], box[1], resolution).step
   visible_fn = None
   if cull_hidden:  # depth maps of every photo's camera, on a subgrid of its pixels
-    py, px, stride = mesh_lib.depth_grid(scene.height, scene.width)
-    files = [os.path.join(depth_dir or "", os.path.splitext(n)[0] + ".npy") for n in scene.names]
-    if depth_dir and all(os.path.isfile(f) for f in files):  # normalised, on the subgrid
-      maps = np.stack([np.load(f)[::stride, ::stride] for f in files]).astype(np.float32)
-      maps *= scene.scale
-    else:
-      maps = []
-      for k in tqdm(range(len(scene.names)), desc="depth maps", disable=not progress,
-                    unit="view"):
-        out = render.render_pixels(render_fn, params, data, np.full(px.size, k, np.int32),
-                                   px.reshape(-1), py.reshape(-1), config.eval.chunk)
-        maps.append(np.asarray(out["depth"]).reshape(px.shape))
-      maps = np.stack(maps)
+    maps, stride = depth_maps(scene, depth_dir, lambda k, px, py: render.render_pixels(
+        render_fn, params, data, np.full(px.size, k, np.int32), px, py, config.eval.chunk),
+                              progress)
     visible_fn = lambda v, n: mesh_lib.visible(v, cams, maps, stride, 3 * step,
                                                n if keep_backs else None)
   # A finite crop floor says z is up and the ground is below it: up-facing faces just above it are

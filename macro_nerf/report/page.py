@@ -12,8 +12,13 @@ import json
 import os
 
 import numpy as np
+import trimesh
 from PIL import Image
+from scipy.spatial import cKDTree
 
+from macro_nerf import image_utils
+from macro_nerf.data.images import load_image
+from macro_nerf.export import mesh as mesh_lib
 from macro_nerf.report import plots
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -29,19 +34,26 @@ def _read(path):
     return f.read()
 
 
-def image_uri(path, max_width=MAX_WIDTH):
-  """A data: URI of the image at `path`, shrunk to max_width; JPEG photos stay JPEG."""
+def _upright_rgb(path):
+  """The image upright (EXIF orientation) as 8-bit RGB, whatever its mode (16-bit TIFFs too)."""
   with Image.open(path) as im:
-    im = im.convert("RGB")
-    if im.width > max_width:
-      im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
-    buf = io.BytesIO()
-    if path.lower().endswith((".jpg", ".jpeg")) or im.width * im.height > 400_000:
-      im.save(buf, "JPEG", quality=90)
-      mime = "jpeg"
-    else:
-      im.save(buf, "PNG")
-      mime = "png"
+    if im.mode in ("RGB", "RGBA", "L", "LA", "P"):
+      return image_utils.upright(im).convert("RGB")
+  return Image.fromarray(image_utils.to_uint8(load_image(path)))
+
+
+def image_uri(path, max_width=MAX_WIDTH):
+  """A data: URI of the image at `path`, upright and shrunk to max_width; JPEG photos stay JPEG."""
+  im = _upright_rgb(path)
+  if im.width > max_width:
+    im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
+  buf = io.BytesIO()
+  if path.lower().endswith((".jpg", ".jpeg")) or im.width * im.height > 400_000:
+    im.save(buf, "JPEG", quality=90)
+    mime = "jpeg"
+  else:
+    im.save(buf, "PNG")
+    mime = "png"
   return f"data:image/{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -52,10 +64,6 @@ def _b64(array):
 def mesh_payload(mesh_file, view_dir, up, max_faces=MAX_VIEWER_FACES):
   """The viewer's copy of a coloured mesh file: base64 float32 positions, uint8 sRGB colours and
   uint32 indices, decimated to about max_faces (colours from the nearest original vertex)."""
-  import trimesh  # pylint: disable=import-outside-toplevel
-  from scipy.spatial import cKDTree  # pylint: disable=import-outside-toplevel
-
-  from macro_nerf.export import mesh as mesh_lib  # pylint: disable=import-outside-toplevel
   m = trimesh.load(mesh_file, process=False, force="mesh")
   verts, faces = np.asarray(m.vertices), np.asarray(m.faces)
   colors = np.asarray(m.visual.vertex_colors)[:, :3].astype(np.uint8)
