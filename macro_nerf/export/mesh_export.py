@@ -14,6 +14,7 @@ the input's world units with 8-bit sRGB vertex colours. The math is in mesh.py.
 - Ground (ground_band, with a finite crop floor): up-facing faces just above the floor go (the
   ground's bumps and the fillets where objects meet it).
 """
+import json
 import os
 
 import numpy as np
@@ -43,6 +44,17 @@ def parse_point(text, name):
   return v
 
 
+def eval_depth_dir(workdir, step):
+  """WD/eval/depth when evaluation ran on this checkpoint (its metrics.json says `step`), else
+  None: its depth maps are the renders culling needs."""
+  try:
+    with open(os.path.join(workdir, "eval", "metrics.json")) as f:
+      same = json.load(f).get("step") == step
+  except (OSError, ValueError):
+    return None
+  return os.path.join(workdir, "eval", "depth") if same else None
+
+
 def depth_maps(scene, depth_dir, render_fn, progress):
   """Every view's z-depth (normalised units) on mesh.depth_grid's subgrid, and its stride: from
   depth_dir/<stem>.npy (world units, as evaluation writes them) when all are there, else rendered
@@ -64,8 +76,9 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
            bounds_views=0.5, keep_backs=True, ground_band=0.1, simplify=1.0, depth_dir=None):
   """Writes the mesh of a trained run; returns a summary dict. threshold None: DEFAULT_THRESHOLD,
   or lower where the field's density stays below it (mesh.auto_threshold). depth_dir: a folder
-  with every view's rendered z-depth as <stem>.npy in world units (evaluation's eval/depth), used
-  for cull_hidden instead of rendering them again. Raises MeshError when nothing is above the threshold (nothing is written then)."""
+  with every view's rendered z-depth as <stem>.npy in world units, used for cull_hidden instead of
+  rendering them again (default: WD/eval/depth when evaluation ran on this checkpoint). Raises
+  MeshError when nothing is above the threshold (nothing is written then)."""
   if os.path.splitext(output)[1].lower() not in mesh_lib.MESH_FORMATS:
     raise ValueError(f"--output={output}: use a .ply, .obj or .glb file name")
   if (threshold is not None and threshold <= 0) or not 0 <= min_component < 1:
@@ -75,6 +88,8 @@ def export(workdir, output, resolution=256, threshold=DEFAULT_THRESHOLD, crop_mi
   if not 0 < simplify <= 1:
     raise ValueError(f"--simplify={simplify}: use the fraction of faces to keep, in (0, 1]")
   config, scene, model, state = load_run(workdir)
+  if depth_dir is None:
+    depth_dir = eval_depth_dir(workdir, int(parallel.to_host(state.step)))
   params = model_params(state.params)
   query_fn = render.make_query_fn(model)
   cams = (scene.c2w, scene.intrinsics, scene.height, scene.width, scene.near, scene.far)

@@ -1,4 +1,5 @@
 """Mesh export (macro_nerf.mesh on analytic fields, the CLI on a tiny run) and camera-path renders."""
+import json
 import os
 import shutil
 import subprocess
@@ -290,6 +291,11 @@ def test_export_with_evaluation_depth_matches_its_own(tiny_run, tmp_path):
   a = mesh_export.export(wd, str(tmp_path / "a.ply"), **kw)
   b = mesh_export.export(wd, str(tmp_path / "b.ply"), depth_dir=str(depth), **kw)
   assert a["faces"] == b["faces"] > 0
+  # Evaluation's own folder is found by default when it ran on this checkpoint.
+  os.rename(depth, os.path.join(wd, "eval", "depth"))
+  step = int(json.load(open(os.path.join(wd, "eval", "metrics.json")))["step"])
+  assert mesh_export.eval_depth_dir(wd, step) == os.path.join(wd, "eval", "depth")
+  assert mesh_export.eval_depth_dir(wd, step + 1) is None
 
 
 def _export(*args):
