@@ -29,7 +29,7 @@ from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
 from macro_nerf import cli, config_check, config_files, demo, parallel
-from macro_nerf.data import images as images_lib, sfm
+from macro_nerf.data import colmap as colmap_model, images as images_lib, sfm
 from macro_nerf.data.folders import read_folder
 from macro_nerf.errors import DataError, Error, OutputError, one_line
 from macro_nerf.export import photo_outputs
@@ -81,6 +81,7 @@ def check_inputs(photos, out, example=False):
     read_folder(photos)  # poses and photos read and checked
     return "scene"
   sfm.check_images(photos)  # every photo decodes, one size, at least 3
+  colmap_model.import_pycolmap()  # structure-from-motion will need it
   return "photos"
 
 
