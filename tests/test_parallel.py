@@ -58,11 +58,19 @@ def _args(tiny_scene, workdir, steps, per_device):
           for a in train_cli_args(tiny_scene, workdir, steps)]
 
 
-def test_checkpoint_from_4_devices_restores_on_1(tiny_scene, tmp_path):
+@pytest.fixture(scope="module")
+def ref_run(tiny_scene, tmp_path_factory):
+  """4 steps on 1 device at batch 256: what every split of the same global batch must match."""
+  ref = str(tmp_path_factory.mktemp("parallel") / "ref")
+  subprocess.run(_args(tiny_scene, ref, 4, 256), cwd=REPO, env=_env(1), check=True,
+                 capture_output=True)
+  return ref
+
+
+def test_checkpoint_from_4_devices_restores_on_1(tiny_scene, ref_run, tmp_path):
   """Per-device batch 64 on 4 devices = global batch 256 = batch 256 on 1 device (and 4 patches of
   8 x 8 after the warm-up either way)."""
-  ref, wd = str(tmp_path / "ref"), str(tmp_path / "wd")
-  subprocess.run(_args(tiny_scene, ref, 4, 256), cwd=REPO, env=_env(1), check=True, capture_output=True)
+  ref, wd = ref_run, str(tmp_path / "wd")
   subprocess.run(_args(tiny_scene, wd, 4, 64), cwd=REPO, env=_env(4), check=True, capture_output=True)
   step_a, a = _params(ref)  # this test process has 1 device
   step_b, b = _params(wd)
@@ -92,12 +100,11 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def test_two_processes_match_one(tiny_scene, tmp_path):
+def test_two_processes_match_one(tiny_scene, ref_run, tmp_path):
   """2 processes x 2 devices, per-device batch 64 = 1 process x 1 device, batch 256."""
-  ref, dist = str(tmp_path / "ref"), str(tmp_path / "dist")
+  ref, dist = ref_run, str(tmp_path / "dist")
   steps = 4
   args = lambda wd, per_device: _args(tiny_scene, wd, steps, per_device)
-  subprocess.run(args(ref, 256), cwd=REPO, env=_env(1), check=True, capture_output=True)
   port = _free_port()
   procs = [subprocess.Popen(args(dist, 64) + [f"--coordinator_address=localhost:{port}",
                                               "--num_processes=2", f"--process_id={i}"],
