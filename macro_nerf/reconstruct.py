@@ -64,9 +64,9 @@ def auto_factor(width, height):
   return max(1, math.ceil(max(width, height) / MAX_SIDE))
 
 
-def check_inputs(photos, out, example=False):
+def check_inputs(photos, out, example=False, image_dir="images", factor=1):
   """Everything that can be checked before any work: the photos, the output folder. Returns
-  'scene' or 'photos'."""
+  ('scene', the cameras' OpenGL c2w (N, 3, 4)) or ('photos', None)."""
   if not os.path.isdir(photos):
     raise DataError(f"{photos}: folder does not exist")
   if not example and os.path.commonpath(
@@ -78,11 +78,11 @@ def check_inputs(photos, out, example=False):
   if held and not os.path.isfile(os.path.join(out, "progress.json")):
     raise OutputError(f"{out}: exists, is not empty and holds no macro_nerf results (--output)")
   if is_scene_folder(photos):
-    read_folder(photos)  # poses and photos read and checked
-    return "scene"
+    _, c2w, *_ = read_folder(photos, image_dir, factor)  # poses and photos read and checked
+    return "scene", c2w
   sfm.check_images(photos)  # every photo decodes, one size, at least 3
   colmap_model.import_pycolmap()  # structure-from-motion will need it
-  return "photos"
+  return "photos", None
 
 
 def build_config(name, overrides, scene_path, size):
@@ -111,7 +111,8 @@ def run(photos, out, config_name=None, overrides=None, mesh_resolution=256, argv
   """The whole pipeline; returns the results dict (also OUT/results.json)."""
   overrides = dict(overrides or {})
   photos, out = os.path.abspath(photos), os.path.abspath(out)
-  kind = check_inputs(photos, out, example)
+  image_dir = overrides.get("data.image_dir", "images")
+  kind, c2w = check_inputs(photos, out, example, image_dir, overrides.get("data.factor", 1))
   os.makedirs(out, exist_ok=True)
   progress = Progress(out, {"photos": photos, "config": config_name, "overrides": {
       k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
@@ -136,14 +137,14 @@ def run(photos, out, config_name=None, overrides=None, mesh_resolution=256, argv
       progress.mark("poses", seconds=0.0, registered=None, total=None, unregistered=[])
   times["poses"] = progress.get("poses")["seconds"]
   # 2. layout
-  image_dir = overrides.get("data.image_dir", "images")
   photo_dir = photo_dir or os.path.join(scene_path, image_dir)
   if not progress.done("layout"):
     t = time.time()
     names = images_lib.list_images(os.path.join(scene_path, image_dir))
     size = photo_outputs.photo_size(os.path.join(scene_path, image_dir, names[0]))
-    factor = overrides.get("data.factor", auto_factor(*size))
-    _, c2w, *_ = read_folder(scene_path, image_dir, factor)
+    if c2w is None:  # poses just made by structure-from-motion
+      factor = overrides.get("data.factor", auto_factor(*size))
+      _, c2w, *_ = read_folder(scene_path, image_dir, factor)
     layout, angle = choose_layout(c2w)
     name = config_name or layout
     say(2, f"layout: cameras within {angle:.0f} degrees of their mean view -> "
@@ -219,7 +220,8 @@ def main(argv):
     else:
       photos, mesh_resolution = os.path.expanduser(argv[1]), f.mesh_resolution
       if f.overwrite and os.path.isfile(os.path.join(out, "progress.json")):
-        check_inputs(photos, out)  # before anything is removed
+        check_inputs(photos, out, image_dir=overrides.get("data.image_dir", "images"),
+                     factor=overrides.get("data.factor", 1))  # before anything is removed
         shutil.rmtree(out)
     results = run(photos, out, config_name, overrides, mesh_resolution, argv=raw,
                   example=f.example)

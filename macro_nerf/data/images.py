@@ -107,18 +107,32 @@ def load_images(folder, names):
   return np.stack(ims)
 
 
+def find_image(folder, name):
+  """The image `name` in `folder`, or one with the same stem and another image extension
+  (downsampled folders hold PNGs; sharp references may be PNG beside JPEG photos); None when there
+  is none."""
+  path = os.path.join(folder, name)
+  if os.path.isfile(path):
+    return path
+  base = os.path.basename(name)
+  stems = (base, os.path.splitext(base)[0])  # `name` may be a stem itself
+  try:
+    same = sorted(f for f in os.listdir(folder)
+                  if is_image_name(f) and os.path.splitext(f)[0] in stems)
+  except OSError:
+    return None
+  return os.path.join(folder, same[0]) if same else None
+
+
 def load_matching(folder, names):
-  """The images of `folder` named as `names`, or with the same stem and another image extension
-  (sharp references as PNG beside JPEG photos)."""
-  have = {os.path.splitext(f)[0]: f for f in list_images(folder)}
+  """The images of `folder` named as `names`, or with their stems (find_image)."""
+  list_images(folder)  # the folder exists and holds images
   files = []
   for n in names:
-    if os.path.isfile(os.path.join(folder, n)):
-      files.append(n)
-    elif os.path.splitext(n)[0] in have:
-      files.append(have[os.path.splitext(n)[0]])
-    else:
+    p = find_image(folder, n)
+    if p is None:
       raise DataError(f"{folder}: no image for {n} (nor any {os.path.splitext(n)[0]}.*)")
+    files.append(os.path.basename(p))
   return load_images(folder, files)
 
 

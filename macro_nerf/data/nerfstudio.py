@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from macro_nerf.data import distortion
-from macro_nerf.data.images import IMAGE_EXTS, check_sizes, image_folder, load_image
+from macro_nerf.data.images import check_sizes, find_image, image_folder, load_image
 from macro_nerf.data.validation import check_transforms
 from macro_nerf.errors import DataError
 from macro_nerf.nerf import camera
@@ -14,10 +14,7 @@ from macro_nerf.nerf import camera
 def frame_image(tf_path, folder, file_path):
   """The image of a transforms.json frame in `folder`: its file name, or its stem with any image
   extension (downsampled folders hold PNGs)."""
-  base = os.path.basename(file_path)
-  stem = os.path.splitext(base)[0]
-  cands = [os.path.join(folder, base)] + [os.path.join(folder, stem + e) for e in IMAGE_EXTS]
-  p = next((c for c in cands if os.path.isfile(c)), None)
+  p = find_image(folder, os.path.basename(file_path))
   if p is None:
     raise DataError(f"{tf_path}: image for frame {file_path!r} not found in {folder}")
   return p

@@ -11,16 +11,7 @@ import numpy as np
 from PIL import Image
 
 from macro_nerf import image_utils
-from macro_nerf.data.images import IMAGE_EXTS
-
-
-def find_photo(folder, name):
-  """The photo of `name` in `folder`: the same file name, or the same stem with an image
-  extension (downsampled copies are PNG); None when there is none."""
-  cands = [name] + [os.path.splitext(name)[0] + e for e in IMAGE_EXTS + tuple(
-      e.upper() for e in IMAGE_EXTS)]
-  return next((os.path.join(folder, c) for c in cands if os.path.isfile(os.path.join(folder, c))),
-              None)
+from macro_nerf.data.images import find_image
 
 
 def photo_size(path):
@@ -49,7 +40,7 @@ def write_photo_outputs(run_dir, names, photo_dir, out_dir):
   for n in names:
     stem = os.path.splitext(n)[0]
     src, held_out = eval_render(run_dir, stem)
-    photo = find_photo(photo_dir, n)
+    photo = find_image(photo_dir, n)
     with Image.open(src) as im:
       im = im.convert("RGB")
       render_size = im.size

@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+from macro_nerf.data.images import find_image
 from macro_nerf.errors import MeshError, OutputError, one_line
 from macro_nerf.export import mesh_export, photo_outputs
 from macro_nerf.export.evaluation import evaluate
@@ -62,7 +63,7 @@ def finish(out, run_dir, scene_path, photo_dir, progress, times, mesh_resolution
     metrics = json.load(f)
   names = sorted(f[:-4] for f in os.listdir(os.path.join(run_dir, "eval", "depth"))
                  if f.endswith(".npy"))
-  names = [os.path.basename(photo_outputs.find_photo(photo_dir, n) or n) for n in names]
+  names = [os.path.basename(find_image(photo_dir, n) or n) for n in names]
   # 5-6. all-in-focus photos at their own size, depth maps
   k += 1
   if not progress.done("photos"):

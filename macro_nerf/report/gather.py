@@ -13,6 +13,7 @@ import optax
 from PIL import Image
 
 from macro_nerf import image_utils
+from macro_nerf.data.images import find_image
 from macro_nerf.export import photo_outputs
 from macro_nerf.report import page
 from macro_nerf.training.checkpoints import load_run
@@ -61,7 +62,7 @@ def report_info(out, run_dir, config, metrics, rows, progress, times, mesh_file,
   photos = []
   for r in rows:
     p = dict(r)
-    sharp = photo_outputs.find_photo(sharp_dir, r["name"]) if sharp_dir else None
+    sharp = find_image(sharp_dir, r["name"]) if sharp_dir else None
     if sharp:
       p["scores"] = scores(r["input"], r["result"], sharp, r["render_size"])
     photos.append(p)
@@ -71,7 +72,7 @@ def report_info(out, run_dir, config, metrics, rows, progress, times, mesh_file,
   if os.path.isfile(mesh_file) and "error" not in mesh:
     _, scene, _, _ = load_run(run_dir)
     c2w = scene.c2w[scene.train_idx]
-    view_dir = c2w[:, :3, 3].mean(0) - 0.0  # from the scene's centre towards the mean camera
+    view_dir = c2w[:, :3, 3].mean(0)  # from the scene's centre (the origin) to the mean camera
     up = c2w[:, :3, 1].mean(0)
     payload = page.mesh_payload(mesh_file, view_dir / max(np.linalg.norm(view_dir), 1e-9), up)
     mesh_info = {"file": mesh_file, "vertices": mesh["vertices"], "faces": mesh["faces"],
