@@ -22,6 +22,7 @@ def get_config():
   c.model.prop_log2_table_size = 14
   c.model.prop_max_resolution = 256
   c.model.num_levels = 16
+  c.model.features = 2  # per level and table entry
   c.model.log2_table_size = 16
   c.model.max_resolution = 2048
   c.model.width = 64

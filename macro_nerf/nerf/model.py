@@ -34,6 +34,7 @@ class Model(nn.Module):
   prop_log2_table_size: int = 15
   prop_max_resolution: int = 256
   num_levels: int = 16
+  features: int = 2
   log2_table_size: int = 17
   max_resolution: int = 2048
   width: int = 64
@@ -49,7 +50,8 @@ class Model(nn.Module):
     self.prop_fields = [
         DensityField(log2_table_size=self.prop_log2_table_size,
                      max_resolution=self.prop_max_resolution) for _ in self.prop_samples]
-    self.field = RadianceField(num_levels=self.num_levels, log2_table_size=self.log2_table_size,
+    self.field = RadianceField(num_levels=self.num_levels, features=self.features,
+                               log2_table_size=self.log2_table_size,
                                max_resolution=self.max_resolution, width=self.width,
                                view_dependent=self.view_dependent)
 
@@ -98,6 +100,7 @@ def model_from_config(config, scene=None) -> Model:
   return Model(prop_samples=tuple(m.prop_samples), nerf_samples=m.nerf_samples,
                disparity=m.disparity, prop_log2_table_size=m.prop_log2_table_size,
                prop_max_resolution=m.prop_max_resolution, num_levels=m.num_levels,
+               features=m.get("features", 2),
                log2_table_size=m.log2_table_size, max_resolution=m.max_resolution, width=m.width,
                background=tuple(m.background), view_dependent=m.get("view_dependent", True),
                random_background=m.get("random_background", True), warp=warp)

@@ -12,6 +12,7 @@ from macro_nerf.defocus.residual import init_residual, residual_from_config
 from macro_nerf.nerf import appearance, pose_refine
 from macro_nerf.nerf.model import model_from_config
 from macro_nerf.nerf.render import dummy_rays
+from macro_nerf.training.steps import squared_norm
 
 
 @flax.struct.dataclass
@@ -32,10 +33,22 @@ def schedule(config, lr_init=None, lr_final=None):
   return optax.join_schedules([warm, decay], [t.warmup_steps])
 
 
+def clip_by_global_norm(max_norm):
+  """optax.clip_by_global_norm, its norm taken by dot products (training.steps.squared_norm)."""
+
+  def update_fn(updates, state, params=None):
+    del params
+    norm = jnp.sqrt(squared_norm(updates))
+    scale = jnp.where(norm < max_norm, 1.0, max_norm / jnp.maximum(norm, 1e-30))
+    return jax.tree.map(lambda x: (x * scale).astype(x.dtype), updates), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
 def make_optimizer(config):
   """Adam with global-norm clipping; the lens and the pose corrections get their own rates."""
   t = config.train
-  field_tx = optax.chain(optax.clip_by_global_norm(t.grad_clip),
+  field_tx = optax.chain(clip_by_global_norm(t.grad_clip),
                          optax.adam(schedule(config), b1=0.9, b2=0.99, eps=1e-15))
   groups = {}
   if config.defocus.enabled:

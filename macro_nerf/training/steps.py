@@ -5,6 +5,12 @@ import jax.numpy as jnp
 from macro_nerf import parallel
 
 
+def squared_norm(tree):
+  """Sum of squares of every leaf, by dot products: XLA's CPU reduction over a large hash table is
+  a slow pass of its own (experiments/update_cost.py)."""
+  return sum(jnp.vdot(x.ravel(), x.ravel()) for x in jax.tree.leaves(tree))
+
+
 def make_train_step(loss_fn, tx, mesh=None):
   """step(state, data, batch, base_key) -> (state, stats): loss, gradients, clipped Adam; the
   state is donated.
@@ -17,16 +23,18 @@ def make_train_step(loss_fn, tx, mesh=None):
   def step(state, data, batch, base_key):
     key = jax.random.fold_in(base_key, state.step)
     grads, stats = jax.grad(loss_fn, has_aux=True)(state.params, key, data, batch)
-    grad_sq = sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads))
-    # NaN/Inf guard: a bad step leaves parameters and optimiser state as they were.
+    grad_sq = squared_norm(grads)
+    # NaN/Inf guard: a bad step leaves parameters and optimiser state as they were. lax.cond runs
+    # one branch; masking every array with jnp.where cost 4-5 passes over a 2^18 hash table.
     ok = jnp.isfinite(stats["loss"]) & jnp.isfinite(grad_sq)
-    grads = jax.tree.map(lambda g: jnp.where(ok, g, 0.0), grads)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = jax.tree.map(lambda p, u: p + u, state.params, updates)
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+    def update(_):
+      updates, opt_state = tx.update(grads, state.opt_state, state.params)
+      return jax.tree.map(lambda p, u: p + u, state.params, updates), opt_state
+
+    params, opt_state = jax.lax.cond(ok, update, lambda _: (state.params, state.opt_state), None)
     stats["grad_norm"] = jnp.sqrt(grad_sq)
     stats["bad_step"] = 1.0 - ok.astype(jnp.float32)
-    return state.replace(step=state.step + 1, params=keep(params, state.params),
-                         opt_state=keep(opt_state, state.opt_state)), stats
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), stats
 
   return jax.jit(step, donate_argnums=(0,), out_shardings=(repl, repl))

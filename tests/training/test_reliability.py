@@ -16,8 +16,8 @@ from macro_nerf.errors import TrainingError
 from macro_nerf.training import loop
 from macro_nerf.training.checkpoints import load_run
 from macro_nerf.training.loop import train
-from macro_nerf.training.state import TrainState
-from macro_nerf.training.steps import make_train_step
+from macro_nerf.training.state import TrainState, clip_by_global_norm
+from macro_nerf.training.steps import make_train_step, squared_norm
 from macro_nerf.training.workdir import load_config, save_config
 
 
@@ -132,3 +132,17 @@ def test_eval_and_render_without_run_or_checkpoint_say_so(tiny_scene, tmp_path):
     r = _cli(module, wd)
     assert r.returncode != 0 and "no checkpoint" in r.stderr.strip().splitlines()[-1]
   assert not os.path.exists(wd / "eval") and not os.path.exists(wd / "render")
+
+
+def test_clip_by_global_norm_matches_optax():
+  """The dot-product clip of the field's optimiser is optax's, above and below the bound."""
+  rng = np.random.default_rng(0)
+  tree = {"t": jnp.asarray(rng.normal(size=(4, 1024, 2)), jnp.float32),
+          "m": [jnp.asarray(rng.normal(size=(8, 8)), jnp.float32)]}
+  norm = np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in jax.tree.leaves(tree)))
+  for bound in (0.5 * norm, 2.0 * norm):
+    ours, _ = clip_by_global_norm(bound).update(tree, optax.EmptyState())
+    ref, _ = optax.clip_by_global_norm(bound).update(tree, optax.EmptyState())
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(float(squared_norm(tree)), norm ** 2, rtol=1e-5)
