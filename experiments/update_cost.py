@@ -19,7 +19,7 @@ import optax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from macro_nerf.training.state import TrainState, clip_by_global_norm  # noqa: E402
-from macro_nerf.training.steps import squared_norm  # noqa: E402
+from macro_nerf.training.steps import guarded_update  # noqa: E402
 
 _SIZES = flags.DEFINE_list("log2_table_sizes", ["16", "18"], "Field hash-table sizes (log2).")
 _REPEATS = flags.DEFINE_integer("repeats", 10, "Timed updates per round (3 rounds, best kept).")
@@ -40,17 +40,8 @@ def before(tx):
 
 
 def now(tx):
-  """training.steps' update: dot-product norm, one lax.cond branch."""
-  def update(state, grads, loss):
-    ok = jnp.isfinite(loss) & jnp.isfinite(squared_norm(grads))
-
-    def apply(_):
-      updates, opt_state = tx.update(grads, state.opt_state, state.params)
-      return jax.tree.map(lambda p, u: p + u, state.params, updates), opt_state
-
-    params, opt_state = jax.lax.cond(ok, apply, lambda _: (state.params, state.opt_state), None)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-  return update
+  """training.steps' update."""
+  return lambda state, grads, loss: guarded_update(tx, state, grads, loss)[0]
 
 
 def time_update(make, clip, params, repeats):

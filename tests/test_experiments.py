@@ -70,3 +70,13 @@ def test_side_by_side_experiment(tmp_path):
   res = subprocess.run([sys.executable, script, str(scene), str(out),
                         f"--run=x:{tmp_path}", "--views=v0"], capture_output=True, text=True)
   assert res.returncode != 0 and "does not exist" in res.stderr.strip().splitlines()[-1]
+
+
+def test_update_cost_experiment():
+  """The update benchmark runs the old and the current update and prints one JSON row per size."""
+  res = subprocess.run([sys.executable, os.path.join(REPO, "experiments", "update_cost.py"),
+                        "--log2_table_sizes=8", "--repeats=1"], capture_output=True, text=True,
+                       env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert res.returncode == 0, res.stderr[-2000:]
+  row = json.loads(res.stdout.strip().splitlines()[-1])
+  assert row["log2_table_size"] == 8 and row["update_ms"] > 0 and row["update_ms_before"] > 0
