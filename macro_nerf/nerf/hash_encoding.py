@@ -54,19 +54,20 @@ def level_indices_and_weights(x, resolution: int, dense: bool, table_size: int):
 
 def _interpolate_levels(tables, idx, w):
   """One gather per level, reduced over the 8 corners at once: (N, L, F)."""
-  return jnp.stack([jnp.einsum("nkf,nk->nf", tables[lvl].at[idx[:, lvl]].get(
-      mode="promise_in_bounds"), w[:, lvl]) for lvl in range(tables.shape[0])], axis=1)
+  return jnp.stack([jnp.einsum("nkf,nk->nf", tables[lvl].at[idx[lvl]].get(
+      mode="promise_in_bounds"), w[lvl]) for lvl in range(tables.shape[0])], axis=1)
 
 
 @jax.custom_vjp
 def interpolate(tables, idx, w):
-  """sum_k tables[l, idx[n, l, k]] * w[n, l, k]: tables (L, T, F), idx (N, L, 8) int32 in
-  [0, T), w (N, L, 8) -> (N, L, F).
+  """sum_k tables[l, idx[l, n, k]] * w[l, n, k]: tables (L, T, F), idx (L, N, 8) int32 in
+  [0, T), w (L, N, 8) -> (N, L, F).
 
-  The forward pass gathers level by level, each level's corners reduced as they arrive: on CPU
-  twice as fast as one gather of every level, whose (N, L, 8, F) result goes through memory
-  (experiments/benchmark.py, eval_speed). The backward pass is one scatter-add into all levels,
-  much faster on CPU than one per level.
+  Level-major corners: the forward pass gathers level by level, each level's corners reduced as
+  they arrive (on CPU twice as fast as one gather of every level, whose (N, L, 8, F) result goes
+  through memory). The backward pass is one scatter-add into all levels whose updates come level
+  after level, so the cache holds one level's table at a time (2^18 entries: 102 -> 65 ms at 65k
+  points against point-major updates; experiments/benchmark.py, eval_speed).
   """
   return _interpolate_levels(tables, idx, w)
 
@@ -78,12 +79,13 @@ def _interpolate_fwd(tables, idx, w):
 def _interpolate_bwd(res, g):
   tables, idx, w = res
   num_levels, table_size, feats = tables.shape
-  flat_idx = idx + (jnp.arange(num_levels, dtype=idx.dtype) * table_size)[None, :, None]
+  g = jnp.swapaxes(g, 0, 1)  # (L, N, F)
+  flat_idx = idx + (jnp.arange(num_levels, dtype=idx.dtype) * table_size)[:, None, None]
   d_tables = jnp.zeros((num_levels * table_size, feats), g.dtype).at[flat_idx].add(
       w[..., None] * g[:, :, None, :], mode="promise_in_bounds")
   # d/dw: the corner values again (only computed where x needs a gradient: pose refinement).
-  d_w = jnp.stack([jnp.einsum("nkf,nf->nk", tables[lvl].at[idx[:, lvl]].get(
-      mode="promise_in_bounds"), g[:, lvl]) for lvl in range(num_levels)], axis=1)
+  d_w = jnp.stack([jnp.einsum("nkf,nf->nk", tables[lvl].at[idx[lvl]].get(
+      mode="promise_in_bounds"), g[lvl]) for lvl in range(num_levels)], axis=0)
   return d_tables.reshape(tables.shape), None, d_w
 
 
@@ -102,8 +104,8 @@ def hash_encode(tables, x, resolutions: Sequence[int], table_size: int):
     idx, w = level_indices_and_weights(x, int(res), bool(dense[level]), table_size)
     idx_all.append(idx.astype(jnp.int32))
     w_all.append(w)
-  idx = jnp.stack(idx_all, axis=1)  # (N, L, 8)
-  w = jnp.stack(w_all, axis=1).astype(tables.dtype)  # (N, L, 8)
+  idx = jnp.stack(idx_all, axis=0)  # (L, N, 8)
+  w = jnp.stack(w_all, axis=0).astype(tables.dtype)  # (L, N, 8)
   out = interpolate(tables, idx, w)
   return out.reshape(*batch_shape, num_levels * feats)
 
