@@ -80,3 +80,14 @@ def test_update_cost_experiment():
   assert res.returncode == 0, res.stderr[-2000:]
   row = json.loads(res.stdout.strip().splitlines()[-1])
   assert row["log2_table_size"] == 8 and row["update_ms"] > 0 and row["update_ms_before"] > 0
+
+
+def test_hash_scatter_experiment():
+  """The scatter benchmark times both corner layouts and finds them equal."""
+  res = subprocess.run([sys.executable, os.path.join(REPO, "experiments", "hash_scatter.py"),
+                        "--log2_table_sizes=10", "--points=256", "--repeats=1"],
+                       capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert res.returncode == 0, res.stderr[-2000:]
+  row = json.loads(res.stdout.strip().splitlines()[-1])
+  assert row["log2_table_size"] == 10 and row["scatter_ms_level_major"] > 0
+  assert row["max_abs_diff"] < 1e-5
