@@ -66,8 +66,9 @@ def interpolate(tables, idx, w):
   Level-major corners: the forward pass gathers level by level, each level's corners reduced as
   they arrive (on CPU twice as fast as one gather of every level, whose (N, L, 8, F) result goes
   through memory). The backward pass is one scatter-add into all levels whose updates come level
-  after level, so the cache holds one level's table at a time (2^18 entries: 102 -> 65 ms at 65k
-  points against point-major updates; experiments/benchmark.py, eval_speed).
+  after level, so the cache holds one level's table at a time (2^18 entries: 109 -> 68 ms at 65k
+  points against point-major updates, experiments/hash_scatter.py; the gather, eval_speed in
+  experiments/benchmark.py).
   """
   return _interpolate_levels(tables, idx, w)
 
