@@ -16,7 +16,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from macro_nerf.nerf import hash_encoding as he  # noqa: E402
@@ -53,10 +52,7 @@ def main(argv):
   x = jax.random.uniform(jax.random.PRNGKey(1), (_POINTS.value, 3))
   for log2 in map(int, _SIZES.value):
     t = 2 ** log2
-    dense = he.level_is_dense(res, t)
-    parts = [he.level_indices_and_weights(x, int(r), bool(dense[k]), t) for k, r in enumerate(res)]
-    idx = jnp.stack([i.astype(jnp.int32) for i, _ in parts])  # (L, N, 8)
-    w = jnp.stack([wk for _, wk in parts])
+    idx, w = he.corner_indices_and_weights(x, res, t)  # (L, N, 8)
     g = jax.random.normal(jax.random.PRNGKey(2), (len(res), _POINTS.value, 2))
     upd = w[..., None] * g[:, :, None, :]  # (L, N, 8, F)
     lm = (idx, upd)

@@ -93,21 +93,23 @@ def _interpolate_bwd(res, g):
 interpolate.defvjp(_interpolate_fwd, _interpolate_bwd)
 
 
+def corner_indices_and_weights(x, resolutions: Sequence[int], table_size: int):
+  """Level-major corners of points x (N, 3) in [0, 1]^3: idx (L, N, 8) int32, w (L, N, 8)."""
+  dense = level_is_dense(resolutions, table_size)
+  parts = [level_indices_and_weights(x, int(r), bool(dense[k]), table_size)
+           for k, r in enumerate(resolutions)]
+  return (jnp.stack([i.astype(jnp.int32) for i, _ in parts]),
+          jnp.stack([w for _, w in parts]))
+
+
 def hash_encode(tables, x, resolutions: Sequence[int], table_size: int):
   """Encodes points x in [0, 1]^3, shape (..., 3), with tables (L, T, F); returns (..., L * F).
   Corner index i has offsets (i >> 2 & 1, i >> 1 & 1, i & 1) along (x, y, z)."""
   num_levels, _, feats = tables.shape
-  dense = level_is_dense(resolutions, table_size)
   batch_shape = x.shape[:-1]
-  x = jnp.clip(x.reshape(-1, 3), 0.0, 1.0)
-  idx_all, w_all = [], []
-  for level, res in enumerate(resolutions):
-    idx, w = level_indices_and_weights(x, int(res), bool(dense[level]), table_size)
-    idx_all.append(idx.astype(jnp.int32))
-    w_all.append(w)
-  idx = jnp.stack(idx_all, axis=0)  # (L, N, 8)
-  w = jnp.stack(w_all, axis=0).astype(tables.dtype)  # (L, N, 8)
-  out = interpolate(tables, idx, w)
+  idx, w = corner_indices_and_weights(jnp.clip(x.reshape(-1, 3), 0.0, 1.0), resolutions,
+                                      table_size)
+  out = interpolate(tables, idx, w.astype(tables.dtype))
   return out.reshape(*batch_shape, num_levels * feats)
 
 
