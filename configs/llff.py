@@ -6,6 +6,7 @@ def get_config():
   c = base_config()
   c.model.disparity = True
   c.prior.depth_smooth.weight = 0.05  # blurred far backgrounds continue the ground smoothly
+  c.prior.depth_smooth.patches = 2  # a few a step suffice; each costs as much as 64 photo rays
   c.model.warp = "ndc"  # the grid in the mean view's NDC: a distant background costs no resolution
   c.model.log2_table_size = 18  # a screen-sized grid over the whole view collides in 2^16 entries
   c.model.appearance = True  # photos of one capture differ in exposure and white balance
