@@ -38,8 +38,9 @@ def test_every_shipped_config_loads_with_grouped_priors():
 
 def test_a_config_written_with_the_old_prior_keys_loads_with_the_new(tmp_path):
   old = json.loads(config_files.load("llff").to_json())
+  patches = old["prior"]["depth_smooth"]["patches"]
   del old["prior"]
-  old["train"].update(depth_smooth_weight=0.05, depth_smooth_patches=8, depth_smooth_size=8,
+  old["train"].update(depth_smooth_weight=0.05, depth_smooth_patches=patches, depth_smooth_size=8,
                       support_plane_weight=0.002, support_plane_step=1000,
                       support_plane_margin=0.005, support_plane_ramp=0.01)
   (tmp_path / "config.json").write_text(json.dumps(old))
