@@ -25,11 +25,10 @@ _POINTS = flags.DEFINE_integer("points", 65536, "Encoded points (2048 rays x 32 
 _REPEATS = flags.DEFINE_integer("repeats", 10, "Timed calls per round (3 rounds, best kept).")
 
 
-def scatter(idx, upd, num_levels, table_size, level_axis):
-  """d_tables (L * T, F) from corner indices and updates whose level axis is level_axis."""
-  shape = [1, 1, 1]
-  shape[level_axis] = num_levels
-  flat = idx + (jnp.arange(num_levels, dtype=idx.dtype) * table_size).reshape(shape)
+def scatter_point_major(idx, upd, table_size):
+  """The layout before: idx (N, L, 8), upd (N, L, 8, F) -> d_tables (L * T, F)."""
+  num_levels = idx.shape[1]
+  flat = idx + (jnp.arange(num_levels, dtype=idx.dtype) * table_size)[None, :, None]
   return jnp.zeros((num_levels * table_size, upd.shape[-1]), upd.dtype).at[flat].add(
       upd, mode="promise_in_bounds")
 
@@ -57,8 +56,8 @@ def main(argv):
     upd = w[..., None] * g[:, :, None, :]  # (L, N, 8, F)
     lm = (idx, upd)
     pm = (jnp.swapaxes(idx, 0, 1), jnp.swapaxes(upd, 0, 1))
-    f_lm = jax.jit(lambda i, u: scatter(i, u, len(res), t, 0))
-    f_pm = jax.jit(lambda i, u: scatter(i, u, len(res), t, 1))
+    f_lm = jax.jit(lambda i, u: he.scatter_levels(i, u, t))  # what interpolate's backward runs
+    f_pm = jax.jit(lambda i, u: scatter_point_major(i, u, t))
     same = float(jnp.max(jnp.abs(f_lm(*lm) - f_pm(*pm))))
     before, now = best_ms(f_pm, pm, _REPEATS.value), best_ms(f_lm, lm, _REPEATS.value)
     print(json.dumps({"log2_table_size": log2, "points": _POINTS.value,

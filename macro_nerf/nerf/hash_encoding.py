@@ -77,13 +77,20 @@ def _interpolate_fwd(tables, idx, w):
   return _interpolate_levels(tables, idx, w), (tables, idx, w)
 
 
+def scatter_levels(idx, upd, table_size):
+  """The tables' gradient (L * T, F): updates upd (L, N, 8, F) added at idx (L, N, 8), level after
+  level into one flat buffer."""
+  num_levels = idx.shape[0]
+  flat_idx = idx + (jnp.arange(num_levels, dtype=idx.dtype) * table_size)[:, None, None]
+  return jnp.zeros((num_levels * table_size, upd.shape[-1]), upd.dtype).at[flat_idx].add(
+      upd, mode="promise_in_bounds")
+
+
 def _interpolate_bwd(res, g):
   tables, idx, w = res
-  num_levels, table_size, feats = tables.shape
+  num_levels, table_size, _ = tables.shape
   g = jnp.swapaxes(g, 0, 1)  # (L, N, F)
-  flat_idx = idx + (jnp.arange(num_levels, dtype=idx.dtype) * table_size)[:, None, None]
-  d_tables = jnp.zeros((num_levels * table_size, feats), g.dtype).at[flat_idx].add(
-      w[..., None] * g[:, :, None, :], mode="promise_in_bounds")
+  d_tables = scatter_levels(idx, w[..., None] * g[:, :, None, :], table_size)
   # d/dw: the corner values again (only computed where x needs a gradient: pose refinement).
   d_w = jnp.stack([jnp.einsum("nkf,nf->nk", tables[lvl].at[idx[lvl]].get(
       mode="promise_in_bounds"), g[lvl]) for lvl in range(num_levels)], axis=0)
