@@ -30,6 +30,7 @@ def get_config():
   c.model.random_background = True  # False: train over `background` (lets fog pass as surface)
   c.model.view_dependent = True  # SH of the view direction in the colour MLP
   c.model.warp = "box"  # where the hash grid lies: "box" (the scene box) or "ndc" (forward-facing)
+  c.model.ndc_fit_views = False  # ndc: the grid's screen axes hold every view's frustum (else +30 %)
   c.model.appearance = False  # per-photo affine colour (exposure, white balance) in training
 
   # Learned thin-lens blur (docs/design.md). False: the naive baseline, the same field trained as
@@ -50,6 +51,7 @@ def get_config():
   c.defocus.focus_weight_radius = 3.0  # pixels: ray weight 1 / (1 + (r / this)^power)
   c.defocus.focus_weight_power = 4.0  # higher: blurred views give way more completely
   c.defocus.focus_weight_floor = 0.0  # least weight of a ray: what no photo has sharp still trains
+  c.defocus.focus_weight_relative = False  # True: r counts from the sharpest photo's radius there
   c.defocus.patch_rays = True  # patch steps also take a focus-ray step: every step trains the field
   c.defocus.patch_field_grad = False  # False: patch steps fit only lens and residual (~3x cheaper)
   c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)

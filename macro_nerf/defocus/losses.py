@@ -109,7 +109,29 @@ def patch_term(model, residual, config, image_size):
   return term
 
 
-def focus_ray_term(model, config):
+def least_radius(x, data, lens, image_size):
+  """The smallest thin-lens radius any photo of data gives the points x, over the photos whose
+  frame contains them (visibility is ignored): how sharp the sharpest photo of each point is.
+
+  Args:
+    x: (B, 3) points; data: the views' cameras; lens: their lens parameters; image_size: (h, w).
+  Returns:
+    (B,) radius in pixels (inf where no photo frames the point).
+  """
+  c2w, intr = data["c2w"], data["intrinsics"]
+  cam = jnp.einsum("bni,nij->bnj", x[:, None, :] - c2w[None, :, :, 3], c2w[:, :, :3])
+  z = -cam[..., 2]  # (B, N) z-depth in each view (OpenGL: the camera looks down -z)
+  zs = jnp.maximum(z, 1e-6)
+  u = intr[:, 0] * cam[..., 0] / zs + intr[:, 2]
+  v = -intr[:, 1] * cam[..., 1] / zs + intr[:, 3]
+  h, w = image_size
+  seen = (z > 0) & (u >= 0) & (u <= w) & (v >= 0) & (v <= h)
+  r = blur.coc_radius(1.0 / zs, lens_lib.kappa(lens), lens_lib.inv_focus(lens, data["near"],
+                                                                          data["far"]))
+  return jnp.min(jnp.where(seen, r, jnp.inf), axis=-1)
+
+
+def focus_ray_term(model, config, image_size=None):
   """term(params, key, data, batch) of random pixels, each weighted towards the photos that have
   it in focus: w = f + (1 - f) / (1 + (r / r0)^p) with r the thin-lens radius from the rendered
   depth and the photo's lens (both held fixed here).
@@ -120,6 +142,8 @@ def focus_ray_term(model, config):
   rather than left to drift.
   """
   d = config.defocus
+  if d.get("focus_weight_relative", False) and image_size is None:
+    raise ValueError("defocus.focus_weight_relative needs the image size")
 
   def term(params, key, data, batch):
     cam = batch["cam"]
@@ -129,8 +153,11 @@ def focus_ray_term(model, config):
     lens = jax.lax.stop_gradient(params["lens"])
     inv_s = lens_lib.inv_focus(jax.tree.map(lambda a: a[cam], lens), data["near"][cam],
                                data["far"][cam])
-    r = blur.coc_radius(1.0 / jax.lax.stop_gradient(out["depth"]),
-                        lens_lib.kappa(lens)[cam], inv_s)
+    depth = jax.lax.stop_gradient(out["depth"])
+    r = blur.coc_radius(1.0 / depth, lens_lib.kappa(lens)[cam], inv_s)
+    if d.get("focus_weight_relative", False):  # blur beyond what the sharpest photo has there
+      x = rays.origins + depth[..., None] * rays.directions
+      r = jnp.maximum(r - least_radius(x, data, lens, image_size), 0.0)
     floor = d.get("focus_weight_floor", 0.0)
     w = floor + (1.0 - floor) / (1.0 + (r / d.focus_weight_radius) ** d.focus_weight_power)
     rgb = appearance.as_photographed(params, cam, out["rgb"])

@@ -96,7 +96,7 @@ class Model(nn.Module):
 def model_from_config(config, scene=None) -> Model:
   """The Model of config.model; model.warp "ndc" needs the scene (its cameras place the grid)."""
   m = config.model
-  warp = warp_lib.warp_for_scene(m.get("warp", "box"), scene)
+  warp = warp_lib.warp_for_scene(m.get("warp", "box"), scene, m.get("ndc_fit_views", False))
   return Model(prop_samples=tuple(m.prop_samples), nerf_samples=m.nerf_samples,
                disparity=m.disparity, prop_log2_table_size=m.prop_log2_table_size,
                prop_max_resolution=m.prop_max_resolution, num_levels=m.num_levels,

@@ -12,7 +12,7 @@ Both are pure functions of the points and a tuple of constants (hashable: a flax
 import jax.numpy as jnp
 import numpy as np
 
-from macro_nerf.nerf.camera import mean_camera
+from macro_nerf.nerf import camera
 
 WARPS = ("box", "ndc")
 
@@ -22,12 +22,18 @@ def box_to_grid(x):
   return 0.5 * (x + 1.0)
 
 
-def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3):
+def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3, far=None):
   """The ndc warp's constants for cameras c2w (N, 3, 4), intrinsics (N, 4), near (N,) (normalised
   scene units): the mean camera, its focal lengths over the half image size, a near bound a
   little in front of every view's, and the margin left around the mean view's frustum (the other
-  views see a little beyond it). A tuple of floats."""
-  ref = mean_camera(c2w)
+  views see a little beyond it). A tuple of floats.
+
+  With far (N,), the screen axes are instead scaled, and the near bound lowered, so that every
+  view's frustum between its near and far bounds fits in the grid (plus 5 %): a capture whose
+  views spread wider than the fixed margin would otherwise have the edges of its side views
+  clipped to the grid's faces.
+  """
+  ref = camera.mean_camera(c2w)
   cos = np.einsum("ni,i->n", np.asarray(c2w, np.float64)[:, :, 2], ref[:, 2])
   if np.min(cos) < 0.5:
     raise ValueError(f"model.warp='ndc' needs a forward-facing capture, but a view looks "
@@ -36,6 +42,16 @@ def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3):
   intr = np.asarray(intrinsics, np.float64)
   ax, ay = 2.0 * np.median(intr[:, 0]) / width, 2.0 * np.median(intr[:, 1]) / height
   depth_near = 0.8 * float(np.min(near))
+  if far is not None:
+    corners = camera.frustum_corners(np.asarray(c2w, np.float64), intr, height, width,
+                                     np.asarray(near, np.float64), np.asarray(far, np.float64))
+    cam = (corners.reshape(-1, 3) - ref[:, 3]) @ ref[:, :3]
+    ahead = -cam[:, 2] > 0.0
+    depth_near = min(depth_near, 0.95 * float(np.min(-cam[ahead, 2], initial=np.inf)))
+    z = np.maximum(-cam[:, 2], depth_near)
+    ax /= 1.05 * max(1.0, float(np.max(np.abs(ax * cam[:, 0] / z))))
+    ay /= 1.05 * max(1.0, float(np.max(np.abs(ay * cam[:, 1] / z))))
+    margin = 0.0
   return tuple(float(v) for v in ref.reshape(-1)) + (ax, ay, depth_near, float(margin))
 
 
@@ -64,11 +80,12 @@ def to_grid(x, warp):
   raise ValueError(f"unknown warp {warp[0]!r} (use one of {', '.join(WARPS)})")
 
 
-def warp_for_scene(name, scene):
-  """The Model's `warp` attribute for config.model.warp = name on this scene."""
+def warp_for_scene(name, scene, fit_views=False):
+  """The Model's `warp` attribute for config.model.warp = name on this scene (fit_views: the ndc
+  grid holds every view's frustum, ndc_constants)."""
   if name == "box":
     return ()
   if name == "ndc":
     return ("ndc",) + ndc_constants(scene.c2w, scene.intrinsics, scene.height, scene.width,
-                                    scene.near)
+                                    scene.near, far=scene.far if fit_views else None)
   raise ValueError(f"model.warp={name!r}: unknown (use one of {', '.join(WARPS)})")

@@ -52,7 +52,7 @@ def make_loss(kind, model, config, residual=None, image_size=None):
   """
   if kind == "patch" and config.defocus.get("patch_rays", False):
     patch_loss = _single_loss("patch", model, config, residual, image_size)
-    ray_loss = _single_loss("focus_ray", model, config)
+    ray_loss = _single_loss("focus_ray", model, config, image_size=image_size)
 
     def loss_fn(params, key, data, batch):
       k_patch, k_ray = jax.random.split(key)
@@ -71,7 +71,7 @@ def _single_loss(kind, model, config, residual=None, image_size=None):
   if kind == "ray":
     term_fn, priors = ray_term(model), ray_priors(model, config)
   elif kind == "focus_ray":
-    term_fn, priors = defocus_losses.focus_ray_term(model, config), ray_priors(model, config)
+    term_fn, priors = defocus_losses.focus_ray_term(model, config, image_size), ray_priors(model, config)
   elif kind == "patch":
     term_fn, priors = defocus_losses.patch_term(model, residual, config, image_size), []
   else:

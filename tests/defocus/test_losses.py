@@ -136,3 +136,46 @@ def test_focus_ray_loss_weights_in_focus_pixels(tiny_scene):
   assert 0.1 < float(stats["focus_weight_mean"]) < 1
   assert np.abs(np.asarray(grads["lens"]["log_kappa"])).sum() == 0
   assert sum(float(np.abs(np.asarray(g)).sum()) for g in jax.tree.leaves(grads["model"])) > 0
+
+
+def test_relative_focus_weights_against_the_sharpest_photo(tiny_scene):
+  """defocus.focus_weight_relative: r is replaced by r - r_min, r_min the smallest radius any
+  training photo whose frame holds the point gives it (a float64 loop over the photos)."""
+  c = defocus_config(tiny_scene)
+  c.defocus.init_radius_px = 1.5
+  c.defocus.focus_weight_relative = True
+  scene = load_scene(c)
+  model, _, state = init_state(c, scene)
+  data = device_data(scene, scene.train_idx)
+  batch = random_pixels(np.random.default_rng(1), scene.images[scene.train_idx], 64)
+  key = jax.random.PRNGKey(0)
+  loss_fn = make_loss("focus_ray", model, c, image_size=(scene.height, scene.width))
+  _, stats = jax.jit(loss_fn)(state.params, key, data, batch)
+  rays = rays_for_pixels(data, batch["cam"], batch["px"].astype(np.float32),
+                         batch["py"].astype(np.float32))
+  out = jax.jit(lambda p, r: model.apply({"params": p}, key, r, train=True))(
+      state.params["model"], rays)
+  depth = np.asarray(out["depth"], np.float64)
+  x = np.asarray(rays.origins, np.float64) + depth[:, None] * np.asarray(rays.directions, np.float64)
+  lens = {k: np.asarray(v, np.float64) for k, v in state.params["lens"].items()}
+  c2w, intr = np.asarray(data["c2w"], np.float64), np.asarray(data["intrinsics"], np.float64)
+  near, far = np.asarray(data["near"], np.float64), np.asarray(data["far"], np.float64)
+  inv_s = 1 / far + lens["focus_u"] * (1 / near - 1 / far)
+  kappa = np.exp(lens["log_kappa"])
+  rel = np.zeros(len(x))
+  for b in range(len(x)):
+    radii = []
+    for n in range(len(c2w)):
+      p = c2w[n, :, :3].T @ (x[b] - c2w[n, :, 3])
+      u, v = intr[n, 0] * p[0] / -p[2] + intr[n, 2], -intr[n, 1] * p[1] / -p[2] + intr[n, 3]
+      if -p[2] > 0 and 0 <= u <= scene.width and 0 <= v <= scene.height:
+        radii.append(kappa[n] * abs(-1 / p[2] - inv_s[n]))
+    own = batch["cam"][b]
+    r_own = kappa[own] * abs(1 / depth[b] - inv_s[own])
+    rel[b] = max(r_own - min(radii), 0.0)
+  assert np.all(rel >= 0) and np.any(rel > 0)
+  w = 1 / (1 + (rel / c.defocus.focus_weight_radius) ** c.defocus.focus_weight_power)
+  pred = np.asarray(image_utils.linear_to_srgb(out["rgb"]), np.float64)
+  err = np.mean((pred - batch["target"]) ** 2, -1)
+  np.testing.assert_allclose(float(stats["mse"]), np.sum(w * err) / np.sum(w), rtol=1e-4)
+  np.testing.assert_allclose(float(stats["focus_weight_mean"]), np.mean(w), rtol=1e-4)

@@ -60,3 +60,20 @@ def test_ndc_refuses_captures_all_around_an_object():
   intr = np.tile([50.0, 50.0, 16.0, 12.0], (8, 1))
   with pytest.raises(ValueError, match="forward-facing capture"):
     warp.ndc_constants(c2w, intr, 24, 32, np.ones(8))
+
+
+def test_fitted_ndc_holds_every_views_frustum():
+  """ndc_constants(..., far=...): the corners of every view's frustum slab land inside the grid,
+  where the fixed 30 % margin clips the side views of a capture spread this wide."""
+  c2w = np.stack([_look(a) for a in (-0.5, -0.25, 0.0, 0.25, 0.5)])
+  c2w[:, 0, 3] = np.linspace(-1.0, 1.0, 5)
+  intr = np.tile([40.0, 40.0, 16.0, 12.0], (5, 1))
+  near, far = np.full(5, 1.0), np.full(5, 4.0)
+  corners = camera.frustum_corners(c2w, intr, 24, 32, near, far).reshape(-1, 3)
+  fitted = warp.ndc_constants(c2w, intr, 24, 32, near, far=far)
+  g = np.asarray(warp.ndc_to_grid(jnp.asarray(corners, jnp.float32), fitted))
+  assert g.min() >= 0.0 and g.max() <= 1.0
+  assert np.max(np.abs(g[:, :2] - 0.5)) > 0.45  # and fills it (the 5 % slack aside)
+  fixed = warp.ndc_constants(c2w, intr, 24, 32, near)
+  g = np.asarray(warp.ndc_to_grid(jnp.asarray(corners, jnp.float32), fixed))
+  assert g[:, :2].min() < 0.0 or g[:, :2].max() > 1.0
