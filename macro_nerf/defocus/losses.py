@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from macro_nerf.defocus import blur, lens as lens_lib
 from macro_nerf.defocus.patches import patch_layout, patch_regions
 from macro_nerf.image_utils import linear_to_srgb
-from macro_nerf.nerf import appearance, render
+from macro_nerf.nerf import appearance, camera, render
 from macro_nerf.nerf.model import model_params
 
 
@@ -118,16 +118,12 @@ def least_radius(x, data, lens, image_size):
   Returns:
     (B,) radius in pixels (inf where no photo frames the point).
   """
-  c2w, intr = data["c2w"], data["intrinsics"]
-  cam = jnp.einsum("bni,nij->bnj", x[:, None, :] - c2w[None, :, :, 3], c2w[:, :, :3])
-  z = -cam[..., 2]  # (B, N) z-depth in each view (OpenGL: the camera looks down -z)
-  zs = jnp.maximum(z, 1e-6)
-  u = intr[:, 0] * cam[..., 0] / zs + intr[:, 2]
-  v = -intr[:, 1] * cam[..., 1] / zs + intr[:, 3]
+  uv, z = jax.vmap(lambda c2w, intr: camera.project(x, c2w, intr, xnp=jnp), out_axes=1)(
+      data["c2w"], data["intrinsics"])  # (B, N, 2), (B, N)
   h, w = image_size
-  seen = (z > 0) & (u >= 0) & (u <= w) & (v >= 0) & (v <= h)
-  r = blur.coc_radius(1.0 / zs, lens_lib.kappa(lens), lens_lib.inv_focus(lens, data["near"],
-                                                                          data["far"]))
+  seen = (z > 0) & (uv[..., 0] >= 0) & (uv[..., 0] <= w) & (uv[..., 1] >= 0) & (uv[..., 1] <= h)
+  r = blur.coc_radius(1.0 / jnp.maximum(z, 1e-6), lens_lib.kappa(lens),
+                      lens_lib.inv_focus(lens, data["near"], data["far"]))
   return jnp.min(jnp.where(seen, r, jnp.inf), axis=-1)
 
 
@@ -156,7 +152,7 @@ def focus_ray_term(model, config, image_size=None):
     depth = jax.lax.stop_gradient(out["depth"])
     r = blur.coc_radius(1.0 / depth, lens_lib.kappa(lens)[cam], inv_s)
     if d.get("focus_weight_relative", False):  # blur beyond what the sharpest photo has there
-      x = rays.origins + depth[..., None] * rays.directions
+      x = jax.lax.stop_gradient(rays.origins + depth[..., None] * rays.directions)
       r = jnp.maximum(r - least_radius(x, data, lens, image_size), 0.0)
     floor = d.get("focus_weight_floor", 0.0)
     w = floor + (1.0 - floor) / (1.0 + (r / d.focus_weight_radius) ** d.focus_weight_power)
