@@ -22,14 +22,14 @@ def box_to_grid(x):
   return 0.5 * (x + 1.0)
 
 
-def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3, far=None):
+def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3, far=None, slack=0.0):
   """The ndc warp's constants for cameras c2w (N, 3, 4), intrinsics (N, 4), near (N,) (normalised
   scene units): the mean camera, its focal lengths over the half image size, a near bound a
   little in front of every view's, and the margin left around the mean view's frustum (the other
   views see a little beyond it). A tuple of floats.
 
   With far (N,), the screen axes are instead scaled, and the near bound lowered, so that every
-  view's frustum between its near and far bounds fits in the grid (plus 5 %): a capture whose
+  view's frustum between its near and far bounds fits in the grid (plus slack): a capture whose
   views spread wider than the fixed margin would otherwise have the edges of its side views
   clipped to the grid's faces.
   """
@@ -49,8 +49,8 @@ def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3, far=None):
     ahead = -cam[:, 2] > 0.0
     depth_near = min(depth_near, 0.95 * float(np.min(-cam[ahead, 2], initial=np.inf)))
     z = np.maximum(-cam[:, 2], depth_near)
-    ax /= 1.05 * max(1.0, float(np.max(np.abs(ax * cam[:, 0] / z))))
-    ay /= 1.05 * max(1.0, float(np.max(np.abs(ay * cam[:, 1] / z))))
+    ax /= (1.0 + slack) * max(1.0, float(np.max(np.abs(ax * cam[:, 0] / z))))
+    ay /= (1.0 + slack) * max(1.0, float(np.max(np.abs(ay * cam[:, 1] / z))))
     margin = 0.0
   return tuple(float(v) for v in ref.reshape(-1)) + (ax, ay, depth_near, float(margin))
 
@@ -82,10 +82,15 @@ def to_grid(x, warp):
 
 def warp_for_scene(name, scene, fit_views=False):
   """The Model's `warp` attribute for config.model.warp = name on this scene (fit_views: the ndc
-  grid holds every view's frustum, ndc_constants)."""
+  grid holds every training view's frustum, ndc_constants; what only a held-out view sees is
+  never trained, and room for it would coarsen every cell)."""
   if name == "box":
     return ()
   if name == "ndc":
-    return ("ndc",) + ndc_constants(scene.c2w, scene.intrinsics, scene.height, scene.width,
-                                    scene.near, far=scene.far if fit_views else None)
+    if not fit_views:
+      return ("ndc",) + ndc_constants(scene.c2w, scene.intrinsics, scene.height, scene.width,
+                                      scene.near)
+    i = np.asarray(scene.train_idx)
+    return ("ndc",) + ndc_constants(scene.c2w[i], scene.intrinsics[i], scene.height, scene.width,
+                                    scene.near[i], far=scene.far[i])
   raise ValueError(f"model.warp={name!r}: unknown (use one of {', '.join(WARPS)})")

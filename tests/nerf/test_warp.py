@@ -1,4 +1,6 @@
 """The hash grid's placement: the scene box, or the NDC of the capture's mean camera."""
+import types
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -72,8 +74,25 @@ def test_fitted_ndc_holds_every_views_frustum():
   corners = camera.frustum_corners(c2w, intr, 24, 32, near, far).reshape(-1, 3)
   fitted = warp.ndc_constants(c2w, intr, 24, 32, near, far=far)
   g = np.asarray(warp.ndc_to_grid(jnp.asarray(corners, jnp.float32), fitted))
-  assert g.min() >= 0.0 and g.max() <= 1.0
-  assert np.max(np.abs(g[:, :2] - 0.5)) > 0.45  # and fills it (the 5 % slack aside)
+  assert g.min() >= -1e-6 and g.max() <= 1.0 + 1e-6
+  assert np.max(np.abs(g[:, :2] - 0.5)) > 0.499  # and fills it
   fixed = warp.ndc_constants(c2w, intr, 24, 32, near)
   g = np.asarray(warp.ndc_to_grid(jnp.asarray(corners, jnp.float32), fixed))
   assert g[:, :2].min() < 0.0 or g[:, :2].max() > 1.0
+
+
+def test_fitted_ndc_ignores_the_held_out_views():
+  """warp_for_scene(fit_views=True) sizes the grid on the training views: a held-out view wider
+  than all of them does not coarsen the grid."""
+  c2w = np.stack([_look(a) for a in (-0.8, -0.25, 0.0, 0.25)]).astype(np.float32)
+  c2w[:, 0, 3] = np.array([-1.5, -0.5, 0.0, 0.5])
+  intr = np.tile([40.0, 40.0, 16.0, 12.0], (4, 1)).astype(np.float32)
+  near, far = np.full(4, 1.0, np.float32), np.full(4, 4.0, np.float32)
+  train = np.array([1, 2, 3])
+  scene = types.SimpleNamespace(c2w=c2w, intrinsics=intr, height=24, width=32, near=near,
+                                far=far, train_idx=train)
+  got = warp.warp_for_scene("ndc", scene, fit_views=True)[1:]
+  want = warp.ndc_constants(c2w[train], intr[train], 24, 32, near[train], far=far[train])
+  every = warp.ndc_constants(c2w, intr, 24, 32, near, far=far)
+  np.testing.assert_allclose(got, want)
+  assert got[12] > 1.2 * every[12]  # finer across than a grid that also holds view 0
