@@ -30,7 +30,7 @@ def get_config():
   c.model.random_background = True  # False: train over `background` (lets fog pass as surface)
   c.model.view_dependent = True  # SH of the view direction in the colour MLP
   c.model.warp = "box"  # where the hash grid lies: "box" (the scene box) or "ndc" (forward-facing)
-  c.model.ndc_fit_views = False  # ndc: the grid's screen axes hold every training view's frustum (else +30 %)
+  c.model.ndc_fit_views = False  # ndc: screen axes hold every training view's frustum (else +30 %)
   c.model.appearance = False  # per-photo affine colour (exposure, white balance) in training
 
   # Learned thin-lens blur (docs/design.md). False: the naive baseline, the same field trained as
