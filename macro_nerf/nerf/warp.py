@@ -22,14 +22,14 @@ def box_to_grid(x):
   return 0.5 * (x + 1.0)
 
 
-def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3, far=None, slack=0.0):
+def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3, far=None):
   """The ndc warp's constants for cameras c2w (N, 3, 4), intrinsics (N, 4), near (N,) (normalised
   scene units): the mean camera, its focal lengths over the half image size, a near bound a
   little in front of every view's, and the margin left around the mean view's frustum (the other
   views see a little beyond it). A tuple of floats.
 
   With far (N,), the screen axes are instead scaled, and the near bound lowered, so that every
-  view's frustum between its near and far bounds fits in the grid (plus slack): a capture whose
+  view's frustum between its near and far bounds fits in the grid exactly: a capture whose
   views spread wider than the fixed margin would otherwise have the edges of its side views
   clipped to the grid's faces.
   """
@@ -49,8 +49,8 @@ def ndc_constants(c2w, intrinsics, height, width, near, margin=0.3, far=None, sl
     ahead = -cam[:, 2] > 0.0
     depth_near = min(depth_near, 0.95 * float(np.min(-cam[ahead, 2], initial=np.inf)))
     z = np.maximum(-cam[:, 2], depth_near)
-    ax /= (1.0 + slack) * max(1.0, float(np.max(np.abs(ax * cam[:, 0] / z))))
-    ay /= (1.0 + slack) * max(1.0, float(np.max(np.abs(ay * cam[:, 1] / z))))
+    ax /= max(1.0, float(np.max(np.abs(ax * cam[:, 0] / z))))
+    ay /= max(1.0, float(np.max(np.abs(ay * cam[:, 1] / z))))
     margin = 0.0
   return tuple(float(v) for v in ref.reshape(-1)) + (ax, ay, depth_near, float(margin))
 
