@@ -48,10 +48,12 @@ def get_config():
   # After the warm-up every k-th step is a patch step, the others focus-weighted ray steps (a
   # point takes its colour from the photos that have it in focus); 0: focus rays only; 1: patches.
   c.defocus.patch_every = 4
-  c.defocus.focus_weight_radius = 3.0  # pixels: ray weight 1 / (1 + (r / this)^power)
+  c.defocus.focus_weight_radius = 1.0  # pixels: ray weight 1 / (1 + (r / this)^power)
   c.defocus.focus_weight_power = 4.0  # higher: blurred views give way more completely
   c.defocus.focus_weight_floor = 0.0  # least weight of a ray: what no photo has sharp still trains
-  c.defocus.focus_weight_relative = False  # True: r counts from the sharpest photo's radius there
+  # r counts from the sharpest photo's radius at the point: blurred stacks give way to their sharp
+  # photos, a background no photo has sharp learns from its least blurred, sharp photos lose nothing.
+  c.defocus.focus_weight_relative = True
   c.defocus.patch_rays = True  # patch steps also take a focus-ray step: every step trains the field
   c.defocus.patch_field_grad = False  # False: patch steps fit only lens and residual (~3x cheaper)
   c.defocus.blur_ramp_steps = 0  # >0: the blur grows from 0 over this many patch steps (lens fixed)

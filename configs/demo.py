@@ -13,8 +13,7 @@ def get_config():
   c.model.nerf_samples = 16
   c.defocus.enabled = True
   c.defocus.patch_every = 4  # the base mix; every 2nd or field-training patches gained less
-  # 1 px: every photo here is strongly blurred (the base's 3 px spares sharp photos instead).
-  c.defocus.focus_weight_radius = 1.0
+  c.defocus.focus_weight_relative = False  # absolute 1 px, as measured: every photo is blurred
   c.defocus.margin = 8  # the photos blur up to ~9.5 px; radii above 7.5 px are clipped
   c.defocus.warmup_steps = 150
   c.train.max_steps = 900  # at 600 one view came out worse than its photo

@@ -11,8 +11,4 @@ def get_config():
   c.model.ndc_fit_views = True  # side views of a wide capture are not clipped at the grid's faces
   c.model.log2_table_size = 18  # a screen-sized grid over the whole view collides in 2^16 entries
   c.model.appearance = True  # photos of one capture differ in exposure and white balance
-  # A ray's weight falls with the blur beyond the sharpest photo's at that point: blurred stacks
-  # give way to their sharp photos, a background no photo has sharp learns from the least blurred.
-  c.defocus.focus_weight_relative = True
-  c.defocus.focus_weight_radius = 1.0  # relative blur costs sharp captures nothing, so 1 px, not 3
   return c

@@ -112,6 +112,7 @@ def test_focus_ray_loss_weights_in_focus_pixels(tiny_scene):
   c.defocus.init_radius_px = 1.5
   c.defocus.focus_weight_power = 4.0
   c.defocus.focus_weight_floor = 0.1
+  c.defocus.focus_weight_relative = False  # absolute radii here; relative ones are tested below
   scene = load_scene(c)
   model, _, state = init_state(c, scene)
   data = device_data(scene, scene.train_idx)
