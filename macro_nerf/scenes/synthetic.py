@@ -6,8 +6,10 @@ fits it has learned the thin lens, not copied its own approximation. Pure numpy 
 
 Scene: textured spheres and boxes on an infinite textured ground plane (z = 0 is up), lit by
 ambient light plus one directional light with hard (ray-traced) shadows, in linear light.
-The output folder has the layout of the development scenes (images/, images_sharp/, depth/,
-lens.json, poses_bounds.npy, transforms.json); every `hold`-th view is a sharp held-out capture.
+Optionally (scenes/variants.py) a far backdrop: the inside of a vertical cylinder around the
+objects, which no photo has in focus. The output folder has the layout of the development scenes
+(images/, images_sharp/, depth/, lens.json, poses_bounds.npy, transforms.json, optionally
+object.ply); every `hold`-th view is a sharp held-out capture.
 
 Internally cameras are OpenCV c2w (columns: right, down, forward, centre); files get the LLFF and
 OpenGL conventions.
@@ -23,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
+
+from macro_nerf.scenes import surface
 
 HFOV_DEG = 40.0
 CHUNK_RAYS = 1 << 16  # rays traced at once: bounds memory to a few tens of MB
@@ -40,7 +44,9 @@ def default_scene():
   """Three spheres and two boxes around the origin, all resting on the ground (z = 0).
 
   Each shape has a texture kind and a palette of linear-light albedos, chosen to differ so that
-  views and blur are easy to tell apart. Shape ids: 0 ground, 1..S spheres, S+1.. boxes.
+  views and blur are easy to tell apart. Shape ids: 0 ground, 1..S spheres, S+1.. boxes, then the
+  backdrop where the scene has one ("backdrop_radius": a vertical cylinder of that radius around
+  "center", seen from inside; its texture and palette come last).
   """
   return {
       "sphere_center": np.array([[0.05, 0.10, 0.50], [-0.85, -0.35, 0.30], [0.75, -0.55, 0.22]]),
@@ -94,11 +100,27 @@ def _intersect_ground(o, d):
   return np.where((d[:, 2] < 0.0) & (t > EPS), t, np.inf)
 
 
+def _intersect_backdrop(o, d, center, radius):
+  """Hit distance to the vertical cylinder |xy - center_xy| = radius from inside, (N,): every
+  ray that is not vertical hits it, so depth stays finite however far the camera looks."""
+  oc = o[:, :2] - center[:2]
+  a = np.einsum("nk,nk->n", d[:, :2], d[:, :2])
+  b = np.einsum("nk,nk->n", oc, d[:, :2])
+  c = np.einsum("nk,nk->n", oc, oc) - radius ** 2
+  with np.errstate(divide="ignore", invalid="ignore"):
+    t = (-b + np.sqrt(np.maximum(b * b - a * c, 0.0))) / a
+  return np.where((a > 0.0) & (c < 0.0) & (t > EPS), t, np.inf)
+
+
 def intersect(scene, o, d, with_ground=True):
-  """Nearest hit of unit-direction rays: (t, shape id); t = inf and id = -1 where rays escape."""
+  """Nearest hit of unit-direction rays: (t, shape id); t = inf and id = -1 where rays escape.
+  with_ground=False (shadow rays) leaves out the ground and the backdrop: only objects occlude."""
   cols = [_intersect_ground(o, d)[:, None] if with_ground else np.full((len(o), 1), np.inf),
           _intersect_spheres(o, d, scene["sphere_center"], scene["sphere_radius"]),
           _intersect_boxes(o, d, scene["box_lo"], scene["box_hi"])]
+  if "backdrop_radius" in scene:
+    cols.append(_intersect_backdrop(o, d, scene["center"], scene["backdrop_radius"])[:, None]
+                if with_ground else np.full((len(o), 1), np.inf))
   ts = np.concatenate(cols, axis=1)
   ids = np.argmin(ts, axis=1)
   t = ts[np.arange(len(ts)), ids]
@@ -114,7 +136,8 @@ def _normals(scene, p, ids):
   if sph.any():
     k = ids[sph] - 1
     n[sph] = (p[sph] - scene["sphere_center"][k]) / scene["sphere_radius"][k][:, None]
-  box = ids > ns
+  nbox = len(scene["box_lo"])
+  box = (ids > ns) & (ids <= ns + nbox)
   if box.any():
     k = ids[box] - 1 - ns
     lo, hi = scene["box_lo"][k], scene["box_hi"][k]
@@ -123,6 +146,10 @@ def _normals(scene, p, ids):
     nb = np.zeros_like(q)
     nb[np.arange(len(q)), axis] = np.sign(q[np.arange(len(q)), axis])
     n[box] = nb
+  back = ids > ns + nbox
+  if back.any():
+    n[back] = 0.0
+    n[back, :2] = (scene["center"][:2] - p[back, :2]) / scene["backdrop_radius"]
   return n
 
 
@@ -182,14 +209,22 @@ def _checker(p, cell):
 
 
 def albedo(scene, p, ids):
-  """Linear-light albedo (N, 3) at hit points: high-frequency coloured procedural textures."""
+  """Linear-light albedo (N, 3) at hit points: high-frequency coloured procedural textures.
+
+  A texture entry is a kind or (kind, scale): scale > 1 makes the pattern that many times finer.
+  """
   out = np.zeros_like(p)
   for sid, (kind, pal) in enumerate(zip(scene["texture"], scene["palette"])):
     m = ids == sid
     if not m.any():
       continue
     q = p[m]
-    if kind == "ground":
+    if not isinstance(kind, str):
+      kind, scale = kind
+      q = q * scale
+    if kind == "backdrop":
+      col = _backdrop_albedo(q, pal, sid)
+    elif kind == "ground":
       n = fbm(q, 3.0, 5, salt=sid)
       tile = _checker(q[:, :2] + 0.5 * (n[:, None] - 0.5), 0.25)
       col = _mix3(pal, 1.4 * n - 0.2)
@@ -208,6 +243,15 @@ def albedo(scene, p, ids):
       col = _mix3(pal, 0.8 * c + 0.4 * n - 0.1)
     out[m] = col
   return out
+
+
+def _backdrop_albedo(q, pal, sid):
+  """Leafy blobs over vertical planks: structure at the scale of a few backdrop pixels to tens,
+  so that its (never undone) blur is visible. q: (N, 3) points on the backdrop."""
+  n = fbm(q, 0.8, 5, salt=sid)
+  plank = 0.5 + 0.5 * np.sign(np.sin(2 * np.pi * (q[:, 0] + 0.7 * q[:, 1]) / 0.9))
+  col = _mix3(pal, 1.6 * n - 0.3)
+  return col * (0.6 + 0.25 * plank[:, None] + 0.15 * value_noise(q * 6.0, sid + 7)[:, None])
 
 
 # ------------------------------------------------------------------------------------ shading
@@ -238,8 +282,13 @@ def srgb_encode(linear):
   return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
 
 
-def to_uint8(linear):
-  return np.round(srgb_encode(linear) * 255.0).astype(np.uint8)
+def to_uint8(linear, noise_std=0.0, rng=None):
+  """8-bit sRGB of linear radiance; noise_std > 0 adds Gaussian noise of that std in sRGB [0, 1]
+  units before quantisation (sensor noise, drawn from rng), clipped to [0, 1]."""
+  x = srgb_encode(linear)
+  if noise_std > 0.0:
+    x = np.clip(x + rng.normal(0.0, noise_std, x.shape), 0.0, 1.0)
+  return np.round(x * 255.0).astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------ cameras
@@ -259,22 +308,24 @@ def look_at(position, target):
   return np.stack([right, down, fwd, position], axis=1)
 
 
-def camera_positions(num_views, layout, target, distance=1.0):
+def camera_positions(num_views, layout, target, distance=1.0, elevation_deg=None):
   """Camera centres: a small arc/grid in front ("forward") or a ring at 30 deg ("orbit"), at
   `distance` times the usual distance from the target (< 1: a close-up).
 
   The lowest elevation keeps the horizon out of the picture, so every pixel sees ground or an
-  object and depth is finite everywhere.
+  object and depth is finite everywhere. `elevation_deg` replaces the mean elevation (forward:
+  38 deg, +-7 around it; orbit: 30 deg); lower ones need a backdrop to keep depth finite.
   """
   i = np.arange(num_views)
   frac = i / max(num_views - 1, 1)
   if layout == "forward":
+    el0 = 38.0 if elevation_deg is None else elevation_deg
     az = np.radians(-90.0 + 22.0 * (2.0 * frac - 1.0))
-    el = np.radians(38.0 + 7.0 * np.sin(2 * np.pi * 2.5 * frac))
+    el = np.radians(el0 + 7.0 * np.sin(2 * np.pi * 2.5 * frac))
     dist = distance * (4.0 + 0.35 * np.cos(2 * np.pi * 1.5 * frac))
   elif layout == "orbit":
     az = 2 * np.pi * i / num_views
-    el = np.full(num_views, np.radians(30.0))
+    el = np.full(num_views, np.radians(30.0 if elevation_deg is None else elevation_deg))
     dist = np.full(num_views, 4.5 * distance)
   else:
     raise ValueError(f"layout must be 'forward' or 'orbit', got {layout!r}")
@@ -327,14 +378,20 @@ def _stratified(rng, n, k):
 
 def depth_map(scene, c2w, focal, width, height):
   """z-depth (H, W) of the pinhole ray through each pixel centre; inf where a ray escapes."""
+  return depth_and_ids(scene, c2w, focal, width, height)[0]
+
+
+def depth_and_ids(scene, c2w, focal, width, height):
+  """z-depth (H, W) and shape id (H, W) (-1: escaped) of the pinhole ray through each pixel."""
   v, u = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
   dcam = np.stack([(u - width / 2) / focal, (v - height / 2) / focal, np.ones_like(u)], -1)
   dcam = dcam.reshape(-1, 3)
   norm = np.linalg.norm(dcam, axis=1)
   d = (dcam / norm[:, None]) @ c2w[:, :3].T
   o = np.broadcast_to(c2w[:, 3], d.shape)
-  t, _ = intersect(scene, o, d)
-  return (t / norm).reshape(height, width)  # t along the unit ray / |dcam| = z-depth
+  t, ids = intersect(scene, o, d)
+  # t along the unit ray / |dcam| = z-depth
+  return (t / norm).reshape(height, width), ids.reshape(height, width)
 
 
 def render_view(scene, c2w, focal, width, height, *, focus, aperture, samples, seed):
@@ -376,21 +433,24 @@ def render_view(scene, c2w, focal, width, height, *, focus, aperture, samples, s
 
 # --------------------------------------------------------------------------------- the scene
 
-def draw_lens(rng, depth, focal, width, blur_px=None, focus_pct=None, fixed_aperture=False):
+def draw_lens(rng, depth, focal, width, blur_px=None, focus_pct=None, fixed_aperture=False,
+              focus_depth=None):
   """Per-view focus distance and aperture radius (world units), drawn from the depth map.
 
   Focus lies between the 20th and 80th depth percentile, or at percentile `focus_pct` (a focus
-  bracket). The aperture makes the blur radius kappa * |1/z - 1/s| reach a value drawn from
+  bracket), of `focus_depth` (the depths focus may land on, e.g. the objects only; None: all of
+  `depth`). The aperture makes the blur radius kappa * |1/z - 1/s| reach a value drawn from
   `blur_px` (lo, hi) pixels at the depth extreme farthest from focus (None: 2-5 px at 80 px
   width, scaled with width). With `fixed_aperture` the drawn value is the radius across the whole
   depth range (the nearest point when focused on the farthest), so the aperture does not depend
   on where the photo is focused, as in a macro focus bracket shot at one f-number.
   """
   z = depth[np.isfinite(depth)]
+  zf = z if focus_depth is None else focus_depth
   if focus_pct is None:
-    s = rng.uniform(np.percentile(z, 20), np.percentile(z, 80))
+    s = rng.uniform(np.percentile(zf, 20), np.percentile(zf, 80))
   else:
-    s = float(np.percentile(z, focus_pct))
+    s = float(np.percentile(zf, focus_pct))
   lo, hi = (2.0 * width / 80.0, 5.0 * width / 80.0) if blur_px is None else blur_px
   r = rng.uniform(lo, hi)
   if fixed_aperture:
@@ -411,12 +471,13 @@ def _progress(it, enabled, total):
   return tqdm(it, total=total, desc="synthetic scene", unit="view", disable=not enabled)
 
 
-def _write_png(path, linear):
-  Image.fromarray(to_uint8(linear)).save(path)
+def _write_png(path, linear, noise_std=0.0, rng=None):
+  Image.fromarray(to_uint8(linear, noise_std, rng)).save(path)
 
 
-def _write_files(tmp, poses_cv, focal, width, height, lens_views, hold):
-  """poses_bounds.npy (LLFF), transforms.json (nerfstudio) and lens.json."""
+def _write_files(tmp, poses_cv, focal, width, height, lens_views, hold, noise_std=0.0):
+  """poses_bounds.npy (LLFF), transforms.json (nerfstudio) and lens.json (with "noise_std" where
+  the photos carry noise)."""
   hwf = np.array([height, width, focal], dtype=np.float64)[:, None]
   rows = []
   for c2w, lv in zip(poses_cv, lens_views):
@@ -431,7 +492,10 @@ def _write_files(tmp, poses_cv, focal, width, height, lens_views, hold):
                 "fl_x": focal, "fl_y": focal, "cx": width / 2.0, "cy": height / 2.0,
                 "w": width, "h": height, "frames": frames}
   (tmp / "transforms.json").write_text(json.dumps(transforms, indent=1))
-  lens = {"hold": hold, "focal_px": focal, "views": lens_views}
+  lens = {"hold": hold, "focal_px": focal}
+  if noise_std > 0.0:
+    lens["noise_std"] = noise_std
+  lens["views"] = lens_views
   (tmp / "lens.json").write_text(json.dumps(lens, indent=1))
 
 
@@ -445,13 +509,25 @@ def _render_pair(args):
   return sharp, render_view(scene, c2w, focal, width, height, aperture=lv["aperture_radius"], **kw)
 
 
+def _focus_depths(scene, depth, ids):
+  """Depths a photo may focus on: all (None), or with a backdrop the objects' pixels (the ground
+  too where a view sees almost no object), so the far background is never in focus."""
+  if "backdrop_radius" not in scene:
+    return None
+  objects = (ids >= 1) & (ids <= len(scene["sphere_radius"]) + len(scene["box_lo"]))
+  if objects.mean() < 0.01:
+    objects = ids == 0
+  return depth[objects]
+
+
 def _view_lenses(scene, poses, focal, width, height, hold, rng, lens_kw, pcts):
   """Depth maps and lens.json entries of every view, drawn in view order (one rng stream)."""
   depths, lens_views = [], []
   for i, c2w in enumerate(poses):
-    depth = depth_map(scene, c2w, focal, width, height)
+    depth, ids = depth_and_ids(scene, c2w, focal, width, height)
     pct = None if pcts is None else pcts[i]
-    focus, aperture = draw_lens(rng, depth, focal, width, focus_pct=pct, **lens_kw)
+    focus, aperture = draw_lens(rng, depth, focal, width, focus_pct=pct,
+                                focus_depth=_focus_depths(scene, depth, ids), **lens_kw)
     z = depth[np.isfinite(depth)]
     depths.append(depth)
     lens_views.append({"file": f"{i:03d}.png", "held_out_sharp": bool(i % hold == 0),
@@ -472,10 +548,42 @@ def _mapper(workers):
     yield pool.map
 
 
+def _noise_rng(seed, i):
+  """Per-view noise stream, apart from the lens and jitter stream (seed, i) of render_view."""
+  return np.random.default_rng((seed, i, 1))
+
+
+def _render_views(tmp, jobs, depths, workers, progress, noise_std, seed):
+  """Render every view into tmp: images/ (photos, noisy where noise_std > 0), images_sharp/
+  (noise-free references) and depth/ (float32 z-depth, (H, W))."""
+  with _mapper(workers) as pmap:
+    for i, (sharp, blurred) in enumerate(_progress(pmap(_render_pair, jobs), progress,
+                                                   len(jobs))):
+      name = f"{i:03d}.png"
+      _write_png(tmp / "images_sharp" / name, sharp)
+      if blurred is None and noise_std <= 0.0:
+        shutil.copyfile(tmp / "images_sharp" / name, tmp / "images" / name)
+      else:
+        photo = sharp if blurred is None else blurred
+        _write_png(tmp / "images" / name, photo, noise_std, _noise_rng(seed, i))
+      np.save(tmp / "depth" / f"{i:03d}.npy", depths[i].astype(np.float32))
+
+
+def _move_into_place(tmp, out_dir):
+  if out_dir.exists():
+    old = out_dir.parent / f".{out_dir.name}.old{os.getpid()}"
+    os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(old)
+  else:
+    os.replace(tmp, out_dir)
+
+
 def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_samples=48, seed=0,
                  layout="forward", progress=True, overwrite=False, blur_px=None,
                  focus_bracket=None, fixed_aperture=False, camera_distance=1.0,
-                 workers=1) -> dict:
+                 workers=1, scene=None, elevation_deg=None, noise_std=0.0,
+                 object_mesh=False) -> dict:
   """Render the synthetic scene into `out_dir` (same format as the development scenes).
 
   The lens of each view comes from draw_lens: `blur_px` (lo, hi) is the range of each view's
@@ -485,6 +593,11 @@ def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_sam
   view's whole depth range, so the aperture does not depend on the focus (see draw_lens);
   `camera_distance` < 1 brings the cameras closer (a close-up, as in macro photography).
   `workers` > 1 renders views in that many threads (the same images).
+  `scene` replaces default_scene() (scenes/variants.py); with a backdrop, focus percentiles are
+  over the objects' pixels only. `elevation_deg`: see camera_positions. `noise_std` > 0 adds
+  Gaussian noise of that std (8-bit sRGB in [0, 1] units, seeded by seed and view) to every
+  photo in images/, held-out sharp captures included; images_sharp/ stays noise-free.
+  `object_mesh` writes object.ply, the objects' surface without ground and backdrop.
 
   Views with index % hold == 0 are held out: their images/ file is the sharp capture. The folder
   is written beside out_dir and renamed into place at the end, so a failure leaves nothing
@@ -494,10 +607,10 @@ def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_sam
   out_dir = Path(out_dir)
   if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
     raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True)")
-  scene = default_scene()
+  scene = default_scene() if scene is None else scene
   focal = focal_from_width(width)
-  poses = [look_at(p, scene["center"])
-           for p in camera_positions(num_views, layout, scene["center"], camera_distance)]
+  poses = [look_at(p, scene["center"]) for p in camera_positions(
+      num_views, layout, scene["center"], camera_distance, elevation_deg)]
   rng = np.random.default_rng(seed)
   pcts = None if focus_bracket is None else bracket_percentiles(num_views, *focus_bracket)
   lens_kw = dict(blur_px=blur_px, fixed_aperture=fixed_aperture)
@@ -512,24 +625,11 @@ def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_sam
       (tmp / sub).mkdir(parents=True)
     jobs = [(scene, poses[i], focal, width, height, lens_views[i], lens_samples, seed, i)
             for i in range(num_views)]
-    with _mapper(workers) as pmap:
-      for i, (sharp, blurred) in enumerate(_progress(pmap(_render_pair, jobs), progress,
-                                                     num_views)):
-        name = f"{i:03d}.png"
-        _write_png(tmp / "images_sharp" / name, sharp)
-        if blurred is None:
-          shutil.copyfile(tmp / "images_sharp" / name, tmp / "images" / name)
-        else:
-          _write_png(tmp / "images" / name, blurred)
-        np.save(tmp / "depth" / f"{i:03d}.npy", depths[i].astype(np.float32))
-    _write_files(tmp, poses, focal, width, height, lens_views, hold)
-    if out_dir.exists():
-      old = out_dir.parent / f".{out_dir.name}.old{os.getpid()}"
-      os.replace(out_dir, old)
-      os.replace(tmp, out_dir)
-      shutil.rmtree(old)
-    else:
-      os.replace(tmp, out_dir)
+    _render_views(tmp, jobs, depths, workers, progress, noise_std, seed)
+    _write_files(tmp, poses, focal, width, height, lens_views, hold, noise_std)
+    if object_mesh:
+      surface.write_ply(tmp / "object.ply", *surface.object_mesh(scene))
+    _move_into_place(tmp, out_dir)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
@@ -540,4 +640,6 @@ def render_scene(out_dir, *, num_views=17, width=80, height=60, hold=8, lens_sam
           "width": width, "height": height, "focal_px": focal, "hold": hold,
           "held_out": [i for i in range(num_views) if i % hold == 0], "layout": layout,
           "seed": seed, "blur_px": blur_px, "focus_bracket": focus_bracket,
-          "fixed_aperture": fixed_aperture, "camera_distance": camera_distance}
+          "fixed_aperture": fixed_aperture, "camera_distance": camera_distance,
+          "elevation_deg": elevation_deg, "noise_std": noise_std,
+          "object_mesh": str(out_dir / "object.ply") if object_mesh else None}
